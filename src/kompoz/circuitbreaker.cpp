@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+#include "circuitbreaker.h"
+
+#include <QLoggingCategory>
+#include <QMetaMethod>
+
+namespace kompoz {
+
+Q_LOGGING_CATEGORY(lcBreaker, "kompoz.circuitbreaker")
+
+namespace {
+void checkThreshold(int v)
+{
+    if (v < 1)
+        detail::throwInvalid("CircuitBreaker", "failureThreshold", "must be at least 1");
+}
+void checkRecovery(std::chrono::nanoseconds v)
+{
+    if (v.count() < 0)
+        detail::throwInvalid("CircuitBreaker", "recoveryTimeout", "must not be negative");
+}
+void checkHalfOpen(int v)
+{
+    if (v < 1)
+        detail::throwInvalid("CircuitBreaker", "halfOpenMaxCalls", "must be at least 1");
+}
+QDateTime fromMs(qint64 ms)
+{
+    return ms < 0 ? QDateTime() : QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC);
+}
+const QMetaMethod &callRejectedSignal()
+{
+    static const QMetaMethod m = QMetaMethod::fromSignal(&CircuitBreaker::callRejected);
+    return m;
+}
+} // namespace
+
+CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::nanoseconds recoveryTimeout,
+                               int halfOpenMaxCalls, QObject *parent)
+    : LiveObject(parent), m_failureThreshold(failureThreshold), m_recoveryTimeout(recoveryTimeout),
+      m_halfOpenMaxCalls(halfOpenMaxCalls), m_clock(Clock::system())
+{
+    checkThreshold(failureThreshold);
+    checkRecovery(recoveryTimeout);
+    checkHalfOpen(halfOpenMaxCalls);
+    qRegisterMetaType<kompoz::CircuitState>();
+    qRegisterMetaType<kompoz::CircuitBreakerStats>();
+}
+
+CircuitBreaker::~CircuitBreaker() = default;
+
+CircuitState CircuitBreaker::state() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_state;
+}
+
+CircuitBreakerStats CircuitBreaker::statsLocked() const
+{
+    CircuitBreakerStats s;
+    s.state = m_state;
+    s.failureCount = m_failureCount;
+    s.successCount = m_successCount;
+    s.lastFailureTime = fromMs(m_lastFailureMs);
+    s.lastSuccessTime = fromMs(m_lastSuccessMs);
+    s.halfOpenSuccesses = m_halfOpenSuccesses;
+    s.rejectedCount = m_rejectedCount;
+    return s;
+}
+
+CircuitBreakerStats CircuitBreaker::stats() const
+{
+    QMutexLocker lock(&m_mutex);
+    return statsLocked();
+}
+
+#define KOMPOZ_LOCKED_GETTER(type, name, expr)                                                     \
+    type CircuitBreaker::name() const                                                              \
+    {                                                                                              \
+        QMutexLocker lock(&m_mutex);                                                               \
+        return expr;                                                                               \
+    }
+KOMPOZ_LOCKED_GETTER(int, failureCount, m_failureCount)
+KOMPOZ_LOCKED_GETTER(int, successCount, m_successCount)
+KOMPOZ_LOCKED_GETTER(int, halfOpenSuccesses, m_halfOpenSuccesses)
+KOMPOZ_LOCKED_GETTER(int, rejectedCount, m_rejectedCount)
+KOMPOZ_LOCKED_GETTER(QDateTime, lastFailureTime, fromMs(m_lastFailureMs))
+KOMPOZ_LOCKED_GETTER(QDateTime, lastSuccessTime, fromMs(m_lastSuccessMs))
+KOMPOZ_LOCKED_GETTER(int, failureThreshold, m_failureThreshold)
+KOMPOZ_LOCKED_GETTER(std::chrono::nanoseconds, recoveryTimeout, m_recoveryTimeout)
+KOMPOZ_LOCKED_GETTER(int, halfOpenMaxCalls, m_halfOpenMaxCalls)
+#undef KOMPOZ_LOCKED_GETTER
+
+qint64 CircuitBreaker::recoveryTimeoutMs() const
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(recoveryTimeout()).count();
+}
+
+void CircuitBreaker::setFailureThreshold(int failureThreshold)
+{
+    checkThreshold(failureThreshold);
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_failureThreshold == failureThreshold)
+            return;
+        m_failureThreshold = failureThreshold;
+        // A lower threshold the failures already reach opens the breaker now, as kompoz would
+        // at the next failure; waiting for one more would surprise a person moving a slider.
+        if (m_state == CircuitState::Closed && m_failureCount >= m_failureThreshold)
+            transitionLocked(CircuitState::Open);
+    }
+    Q_EMIT settingsChanged();
+    emitTransitions();
+    countsChanged();
+}
+
+void CircuitBreaker::setRecoveryTimeout(std::chrono::nanoseconds recoveryTimeout)
+{
+    checkRecovery(recoveryTimeout);
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_recoveryTimeout == recoveryTimeout)
+            return;
+        m_recoveryTimeout = recoveryTimeout;
+    }
+    Q_EMIT settingsChanged();
+}
+
+void CircuitBreaker::setRecoveryTimeoutMs(qint64 ms)
+{
+    setRecoveryTimeout(std::chrono::milliseconds(ms));
+}
+
+void CircuitBreaker::setHalfOpenMaxCalls(int halfOpenMaxCalls)
+{
+    checkHalfOpen(halfOpenMaxCalls);
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_halfOpenMaxCalls == halfOpenMaxCalls)
+            return;
+        m_halfOpenMaxCalls = halfOpenMaxCalls;
+    }
+    Q_EMIT settingsChanged();
+}
+
+void CircuitBreaker::setStateChangeCallback(StateChangeCallback callback)
+{
+    QMutexLocker lock(&m_mutex);
+    m_callback = std::move(callback);
+}
+
+void CircuitBreaker::setClock(const Clock *clock)
+{
+    QMutexLocker lock(&m_mutex);
+    m_clock = clock ? clock : Clock::system();
+}
+
+CircuitBreaker::Permit CircuitBreaker::tryAcquire()
+{
+    Permit permit;
+    bool transitioned = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        switch (m_state) {
+        case CircuitState::Closed:
+            permit.kind = Permit::Normal;
+            return permit; // the hot path: no signal, no count
+        case CircuitState::Open:
+            // kompoz moves to HalfOpen lazily, on the first run after the recovery timeout.
+            if (m_clock->monotonicNow() - m_lastFailureAt < m_recoveryTimeout)
+                break;
+            transitionLocked(CircuitState::HalfOpen);
+            transitioned = true;
+            Q_FALLTHROUGH();
+        case CircuitState::HalfOpen:
+            if (m_halfOpenTrials < m_halfOpenMaxCalls) {
+                ++m_halfOpenTrials;
+                permit.kind = Permit::Trial;
+                permit.generation = m_generation;
+            }
+            break;
+        }
+        if (permit.isRejected())
+            ++m_rejectedCount;
+    }
+    if (transitioned)
+        emitTransitions();
+    if (permit.isRejected() && isSignalConnected(callRejectedSignal()))
+        Q_EMIT callRejected();
+    countsChanged();
+    return permit;
+}
+
+void CircuitBreaker::release(const Permit &permit, Outcome outcome)
+{
+    if (permit.isRejected())
+        return;
+    bool transitioned = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        if (outcome == Outcome::Canceled) {
+            // Neither a success nor a failure; a trial's slot goes back to its own half-open
+            // period only (a later period has a fresh count).
+            if (permit.kind == Permit::Trial && m_state == CircuitState::HalfOpen
+                && permit.generation == m_generation && m_halfOpenTrials > 0)
+                --m_halfOpenTrials;
+            return;
+        }
+        const CircuitState before = m_state;
+        if (outcome == Outcome::Success) {
+            ++m_successCount;
+            m_lastSuccessMs = m_clock->currentMSecsSinceEpoch();
+            if (m_state == CircuitState::HalfOpen) {
+                if (++m_halfOpenSuccesses >= m_halfOpenMaxCalls)
+                    transitionLocked(CircuitState::Closed);
+            } else if (m_state == CircuitState::Closed) {
+                m_failureCount = 0;
+            }
+        } else {
+            ++m_failureCount;
+            m_lastFailureMs = m_clock->currentMSecsSinceEpoch();
+            m_lastFailureAt = m_clock->monotonicNow();
+            if (m_state == CircuitState::HalfOpen
+                || (m_state == CircuitState::Closed && m_failureCount >= m_failureThreshold))
+                transitionLocked(CircuitState::Open);
+        }
+        transitioned = m_state != before;
+    }
+    if (transitioned)
+        emitTransitions();
+    countsChanged();
+}
+
+void CircuitBreaker::reset()
+{
+    bool transitioned = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        m_failureCount = 0;
+        m_halfOpenSuccesses = 0;
+        m_halfOpenTrials = 0;
+        if (m_state != CircuitState::Closed) {
+            transitionLocked(CircuitState::Closed);
+            transitioned = true;
+        }
+    }
+    if (transitioned)
+        emitTransitions();
+    countsChanged();
+}
+
+void CircuitBreaker::transitionLocked(CircuitState to)
+{
+    const CircuitState from = m_state;
+    m_state = to;
+    switch (to) {
+    case CircuitState::HalfOpen:
+        m_halfOpenTrials = 0;
+        m_halfOpenSuccesses = 0;
+        ++m_generation;
+        break;
+    case CircuitState::Closed:
+        m_failureCount = 0;
+        m_halfOpenTrials = 0;
+        m_halfOpenSuccesses = 0;
+        break;
+    case CircuitState::Open:
+        break;
+    }
+    m_transitions.push_back(Transition { from, to, statsLocked() });
+}
+
+// Emits queued transitions in the order they happened, outside the lock. One thread emits at a
+// time; a transition made meanwhile, by another thread or by a slot re-entering the breaker
+// (reset() from a stateChanged slot), is emitted by the thread already emitting, after the
+// current one. So receivers see a legal sequence of edges, and nothing deadlocks.
+void CircuitBreaker::emitTransitions()
+{
+    for (;;) {
+        if (m_emitting.exchange(true, std::memory_order_acquire))
+            return;
+        for (;;) {
+            Transition t;
+            StateChangeCallback callback;
+            {
+                QMutexLocker lock(&m_mutex);
+                if (m_transitions.empty())
+                    break;
+                t = std::move(m_transitions.front());
+                m_transitions.pop_front();
+                callback = m_callback;
+            }
+            if (callback) {
+                try {
+                    callback(t.from, t.to, t.stats);
+                } catch (const std::exception &e) {
+                    qCWarning(lcBreaker, "onStateChange threw (%s); the transition %s -> %s stands",
+                              e.what(), qPrintable(toString(t.from)), qPrintable(toString(t.to)));
+                } catch (...) {
+                    qCWarning(lcBreaker, "onStateChange threw; the transition %s -> %s stands",
+                              qPrintable(toString(t.from)), qPrintable(toString(t.to)));
+                }
+            }
+            Q_EMIT transitioned(t.from, t.to);
+            Q_EMIT stateChanged(t.to);
+            switch (t.to) {
+            case CircuitState::Open:
+                Q_EMIT opened();
+                break;
+            case CircuitState::HalfOpen:
+                Q_EMIT halfOpened();
+                break;
+            case CircuitState::Closed:
+                Q_EMIT closed();
+                break;
+            }
+        }
+        m_emitting.store(false, std::memory_order_release);
+        QMutexLocker lock(&m_mutex);
+        if (m_transitions.empty())
+            return;
+    }
+}
+
+void CircuitBreaker::flushCounts()
+{
+    const CircuitBreakerStats now = stats();
+    const CircuitBreakerStats before = std::exchange(m_announced, now);
+    if (now.failureCount != before.failureCount)
+        Q_EMIT failureCountChanged(now.failureCount);
+    if (now.successCount != before.successCount)
+        Q_EMIT successCountChanged(now.successCount);
+    if (now.halfOpenSuccesses != before.halfOpenSuccesses)
+        Q_EMIT halfOpenSuccessesChanged(now.halfOpenSuccesses);
+    if (now.rejectedCount != before.rejectedCount)
+        Q_EMIT rejectedCountChanged(now.rejectedCount);
+    if (now.lastFailureTime != before.lastFailureTime)
+        Q_EMIT lastFailureTimeChanged(now.lastFailureTime);
+    if (now.lastSuccessTime != before.lastSuccessTime)
+        Q_EMIT lastSuccessTimeChanged(now.lastSuccessTime);
+    if (now != before)
+        Q_EMIT statsChanged(now);
+}
+
+} // namespace kompoz

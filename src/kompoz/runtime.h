@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+//! \file runtime.h
+//! \cond internal
+//! The non-template machinery every run uses: reference counting, cancellation scopes, the
+//! per-thread trampoline that keeps synchronous completions from recursing, and the library's
+//! timer service (one thread, one QTimer, many deadlines). Not public API: it may change.
+
+#include <kompoz/types.h>
+
+#include <QMutex>
+#include <QVarLengthArray>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <utility>
+
+namespace kompoz::detail {
+
+//! Intrusive reference count: one allocation per object, no control block.
+class KOMPOZ_EXPORT RefCounted
+{
+public:
+    RefCounted(const RefCounted &) = delete;
+    RefCounted &operator=(const RefCounted &) = delete;
+    void ref() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+    void deref() noexcept
+    {
+        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
+    }
+
+protected:
+    RefCounted() = default;
+    virtual ~RefCounted();
+
+private:
+    std::atomic<int> m_refs { 1 };
+};
+
+//! Owning pointer for RefCounted objects. `adopt` takes over the initial reference.
+template <typename X>
+class Ref
+{
+public:
+    Ref() = default;
+    static Ref adopt(X *p) noexcept
+    {
+        Ref r;
+        r.m_p = p;
+        return r;
+    }
+    explicit Ref(X *p) noexcept : m_p(p)
+    {
+        if (m_p)
+            m_p->ref();
+    }
+    Ref(const Ref &o) noexcept : Ref(o.m_p) { }
+    Ref(Ref &&o) noexcept : m_p(std::exchange(o.m_p, nullptr)) { }
+    Ref &operator=(Ref o) noexcept
+    {
+        std::swap(m_p, o.m_p);
+        return *this;
+    }
+    ~Ref()
+    {
+        if (m_p)
+            m_p->deref();
+    }
+    X *get() const noexcept { return m_p; }
+    X *operator->() const noexcept { return m_p; }
+    explicit operator bool() const noexcept { return m_p != nullptr; }
+    X *release() noexcept { return std::exchange(m_p, nullptr); }
+
+private:
+    X *m_p = nullptr;
+};
+
+//! Something a run is waiting on that can be told to stop: a task's QFuture, a place in a
+//! limiter's queue, a child scope.
+class KOMPOZ_EXPORT Cancelable : public RefCounted
+{
+public:
+    virtual void cancel() = 0;
+};
+
+//! A run's cancellation scope. Cancelling it cancels everything attached to it, and scopes
+//! attached below it (a timeout's inner run, a parallel child). The root scope of a run that
+//! returned a QFuture also reports the caller's `QFuture::cancel()`, which Qt 6.4 tells nobody
+//! about (see qt64-pitfalls.md #2): probeCanceled() reads it, and the timer service sweeps it.
+class KOMPOZ_EXPORT Scope : public Cancelable
+{
+public:
+    explicit Scope(Scope *parent = nullptr);
+    ~Scope() override;
+
+    //! True once this scope or an ancestor was cancelled.
+    bool isCanceled() const;
+    void cancel() override;
+    //! Attaches `c` (takes a reference). Returns false, attaching nothing, when the scope is
+    //! already cancelled: the caller then cancels `c` itself.
+    bool attach(Cancelable *c);
+    //! Detaches `c` if still attached (drops the reference). Safe to call twice.
+    void detach(Cancelable *c);
+
+    Scope *parent() const { return m_parent; }
+
+protected:
+    //! Root scopes override this to look at the caller's side (the QFuture they handed out).
+    virtual bool probeCanceled() const { return false; }
+    //! Called once when the scope is cancelled, after the attached objects were.
+    virtual void onCanceled() { }
+
+private:
+    Scope *m_parent; // owned reference, immutable
+    std::atomic<bool> m_canceled { false };
+    QBasicMutex m_mutex;
+    QVarLengthArray<Cancelable *, 2> m_attached; // guarded by m_mutex
+};
+
+//! Work that a trampoline runs later in the same thread.
+class KOMPOZ_EXPORT Deferred
+{
+public:
+    virtual ~Deferred();
+    virtual void runDeferred() = 0;
+
+private:
+    friend class Trampoline;
+    Deferred *m_nextDeferred = nullptr;
+};
+
+//! Runs `d` now, or, if this thread is already inside a trampoline, after the current item:
+//! a limiter that admits the next waiter from inside a completion would otherwise recurse once
+//! per queued run (100,000 deep in a burst).
+class KOMPOZ_EXPORT Trampoline
+{
+public:
+    static void run(Deferred *d);
+};
+
+//! A deadline the timer service keeps. Intrusive: the service allocates nothing per entry.
+class KOMPOZ_EXPORT TimerEntry : public RefCounted
+{
+public:
+    //! Called once, in the timer thread, when the deadline passes (unless removed before).
+    virtual void fire() = 0;
+
+private:
+    friend class TimerService;
+    TimerEntry *m_prev = nullptr; // guarded by the service's mutex
+    TimerEntry *m_next = nullptr;
+    qint64 m_bucket = -1; // deadline in ms of the steady clock; -1: not scheduled
+};
+
+//! A root scope the timer service checks for `QFuture::cancel()` by the caller.
+class KOMPOZ_EXPORT WatchedRun : public Scope
+{
+public:
+    using Scope::Scope;
+    //! Asked under the service's lock on each sweep: true to take the run off the list and call
+    //! sweep() (the caller cancelled it, or it has finished and no longer needs watching).
+    virtual bool needsSweep() const = 0;
+    virtual void sweep() = 0;
+
+private:
+    friend class TimerService;
+    WatchedRun *m_prevWatched = nullptr; // guarded by the service's mutex
+    WatchedRun *m_nextWatched = nullptr;
+    bool m_watched = false;
+};
+
+//! The library's own timer thread: one QTimer serves every pending deadline (kept in 1 ms
+//! buckets, O(log buckets) to add and O(1) to remove) and the sweep of watched runs.
+class KOMPOZ_EXPORT TimerService
+{
+public:
+    static TimerService &instance();
+
+    //! Schedules `e` to fire at `deadline` (steady clock). Takes a reference until it fires or is
+    //! removed.
+    void add(TimerEntry *e, std::chrono::steady_clock::time_point deadline);
+    //! True when `e` was still pending and will not fire; false when it has fired or is firing.
+    bool remove(TimerEntry *e);
+
+    void watch(WatchedRun *run);
+    void unwatch(WatchedRun *run);
+
+    //! How often watched runs are checked for cancellation by their caller.
+    static constexpr std::chrono::milliseconds sweepInterval { 20 };
+
+    int pendingTimers() const;
+    int watchedRuns() const;
+
+    class Private;
+
+private:
+    TimerService();
+    ~TimerService();
+    Private *d;
+};
+
+} // namespace kompoz::detail
+//! \endcond
