@@ -15,4 +15,5 @@
 #include <kompoz/circuitbreaker.h>
 #include <kompoz/clock.h>
 #include <kompoz/limiter.h>
+#include <kompoz/rollingmetrics.h>
 #include <kompoz/timeout.h>
