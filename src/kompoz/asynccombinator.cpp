@@ -20,14 +20,15 @@ QString formatSeconds(double seconds)
 
 void throwInvalid(const char *function, const char *parameter, const char *problem)
 {
-    throw std::invalid_argument(std::string("kompoz::") + function + ": " + parameter + " "
-                                + problem);
+    throw std::invalid_argument(std::string("kompoz::") + function + ": " + parameter + " " +
+                                problem);
 }
 
 void warnDroppedError(const char *where)
 {
-    qCWarning(lcCore, "%s: the run threw; reporting {false, ctx}. Take a kompoz::Completion<T> "
-                      "to see the exception.",
+    qCWarning(lcCore,
+              "%s: the run threw; reporting {false, ctx}. Take a kompoz::Completion<T> "
+              "to see the exception.",
               where);
 }
 

@@ -23,17 +23,50 @@
 
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
 
+//! \cond internal
+// Waiting for a task's QFuture with then() costs a second QFuture (the continuation's), a
+// QPromise and a heap job per run: on this machine more than the run itself. Qt 6.0-6.6 keep a
+// future's continuation as a std::function set through QFutureInterfaceBase::setContinuation(),
+// the exported function then() itself calls; every QtPrivate::Continuation specialization is a
+// friend of QFuture and QFutureInterfaceBase. This specialization, for a tag type of ours, sets
+// our own continuation directly. It runs when the task's future finishes for any reason (a
+// result, an exception, a cancellation, a QPromise destroyed unfinished). Later Qt versions
+// changed the continuation machinery: they take the then() path.
+namespace kompoz::detail {
+struct DirectContinuationTag;
+}
+#if QT_VERSION < QT_VERSION_CHECK(6, 7, 0)
+#    define KOMPOZ_DIRECT_CONTINUATION 1
+template<typename X>
+class QtPrivate::Continuation<kompoz::detail::DirectContinuationTag, void, X>
+{
+public:
+    template<typename Fn>
+    static void attach(QFuture<X> &future, Fn &&fn)
+    {
+        future.d.setContinuation(
+                [fn = std::forward<Fn>(fn)](const QFutureInterfaceBase &parent) mutable {
+                    fn(QFutureInterface<X>(parent).future());
+                });
+    }
+};
+#else
+#    define KOMPOZ_DIRECT_CONTINUATION 0
+#endif
+//! \endcond
+
 namespace kompoz {
 
 //! How one run ended, for callers that take a completion callback instead of a QFuture.
 //! For Error and Canceled, `result` is `{false, input ctx}`.
-template <typename T>
+template<typename T>
 struct Completion
 {
     Result<T> result;
@@ -65,7 +98,7 @@ private:
     detail::Ref<detail::Scope> m_scope;
 };
 
-template <typename T>
+template<typename T>
 class AsyncCombinator;
 
 //! \cond internal
@@ -76,29 +109,29 @@ KOMPOZ_EXPORT QString formatSeconds(double seconds);
                                              const char *problem);
 KOMPOZ_EXPORT void warnDroppedError(const char *where);
 
-template <typename T>
+template<typename T>
 Completion<T> valueCompletion(bool ok, T ctx, Outcome outcome)
 {
-    return Completion<T> { Result<T> { ok, std::move(ctx) }, outcome, nullptr };
+    return Completion<T> {Result<T> {ok, std::move(ctx)}, outcome, nullptr};
 }
-template <typename T>
+template<typename T>
 Completion<T> valueCompletion(bool ok, T ctx)
 {
     return valueCompletion(ok, std::move(ctx), ok ? Outcome::Success : Outcome::Failure);
 }
-template <typename T>
+template<typename T>
 Completion<T> errorCompletion(T ctx, std::exception_ptr e)
 {
-    return Completion<T> { Result<T> { false, std::move(ctx) }, Outcome::Error, std::move(e) };
+    return Completion<T> {Result<T> {false, std::move(ctx)}, Outcome::Error, std::move(e)};
 }
-template <typename T>
+template<typename T>
 Completion<T> canceledCompletion(T ctx)
 {
-    return Completion<T> { Result<T> { false, std::move(ctx) }, Outcome::Canceled, nullptr };
+    return Completion<T> {Result<T> {false, std::move(ctx)}, Outcome::Canceled, nullptr};
 }
 
 //! Where a node delivers its run's end. Called exactly once per start().
-template <typename T>
+template<typename T>
 class Sink
 {
 public:
@@ -111,7 +144,7 @@ protected:
 enum class LogicKind : quint8 { None, And, Or, Then, Not, IfElse };
 
 //! One combinator. Stateless per run: all run state lives in frames the node allocates.
-template <typename T>
+template<typename T>
 class Node
 {
 public:
@@ -123,22 +156,21 @@ public:
     virtual LogicKind logicKind() const { return LogicKind::None; }
 };
 
-template <typename T>
+template<typename T>
 using NodePtr = std::shared_ptr<const Node<T>>;
 
-template <typename T>
+template<typename T>
 void describeNode(const NodePtr<T> &node, QString &out);
 
 // ---- Logic: &, |, >>, ~, ifElse, run by one iterative interpreter ---------------------------
 
-template <typename T>
+template<typename T>
 class LogicNode final : public Node<T>
 {
 public:
     LogicNode(LogicKind kind, NodePtr<T> a, NodePtr<T> b = {}, NodePtr<T> c = {})
         : m_kind(kind), m_a(std::move(a)), m_b(std::move(b)), m_c(std::move(c))
-    {
-    }
+    { }
     ~LogicNode() override
     {
         // A 10,000-long chain is 10,000 nested nodes: take them apart iteratively instead of
@@ -177,7 +209,7 @@ private:
 //! Runs a tree of logic nodes with an explicit stack, so neither deep trees nor long chains of
 //! already-finished tasks recurse. Leaves and policies below it are started with this frame as
 //! their sink; a leaf that finishes inside start() is picked up by the loop, not by recursion.
-template <typename T>
+template<typename T>
 class LogicRun final : public Sink<T>
 {
 public:
@@ -189,7 +221,7 @@ public:
             // Descend through logic nodes to the first leaf or policy.
             while (node->logicKind() != LogicKind::None) {
                 auto *logic = static_cast<const LogicNode<T> *>(node);
-                m_stack.push_back(Frame { logic, 0 });
+                m_stack.push_back(Frame {logic, 0});
                 node = logic->first();
             }
             m_state.store(Starting, std::memory_order_relaxed);
@@ -277,16 +309,16 @@ private:
     Scope *m_scope;
     std::vector<Frame> m_stack;
     std::optional<Completion<T>> m_done;
-    std::atomic<int> m_state { Starting };
+    std::atomic<int> m_state {Starting};
 };
 
-template <typename T>
+template<typename T>
 void LogicNode<T>::start(T ctx, Sink<T> *sink, Scope *scope) const
 {
     (new LogicRun<T>(sink, scope))->drive(this, std::move(ctx));
 }
 
-template <typename T>
+template<typename T>
 void LogicNode<T>::describe(QString &out) const
 {
     // Iterative as well: repr() of a 10,000-long chain must not recurse 10,000 deep.
@@ -295,7 +327,7 @@ void LogicNode<T>::describe(QString &out) const
         const Node<T> *node;
         const char *text; // printed instead of a node when node is null
     };
-    std::vector<Item> todo { { this, nullptr } };
+    std::vector<Item> todo {{this, nullptr}};
     while (!todo.empty()) {
         Item item = todo.back();
         todo.pop_back();
@@ -311,33 +343,33 @@ void LogicNode<T>::describe(QString &out) const
         // Pushed in reverse order of printing.
         switch (n->logicKind()) {
         case LogicKind::Not:
-            todo.push_back({ n->first(), nullptr });
-            todo.push_back({ nullptr, "~" });
+            todo.push_back({n->first(), nullptr});
+            todo.push_back({nullptr, "~"});
             break;
         case LogicKind::IfElse:
-            todo.push_back({ nullptr, ")" });
-            todo.push_back({ n->third(), nullptr });
-            todo.push_back({ nullptr, ", " });
-            todo.push_back({ n->second(), nullptr });
-            todo.push_back({ nullptr, ", " });
-            todo.push_back({ n->first(), nullptr });
-            todo.push_back({ nullptr, "AsyncIfThenElse(" });
+            todo.push_back({nullptr, ")"});
+            todo.push_back({n->third(), nullptr});
+            todo.push_back({nullptr, ", "});
+            todo.push_back({n->second(), nullptr});
+            todo.push_back({nullptr, ", "});
+            todo.push_back({n->first(), nullptr});
+            todo.push_back({nullptr, "AsyncIfThenElse("});
             break;
         default: {
             const char *op = n->logicKind() == LogicKind::And ? " & "
                     : n->logicKind() == LogicKind::Or         ? " | "
                                                               : " >> ";
-            todo.push_back({ nullptr, ")" });
-            todo.push_back({ n->second(), nullptr });
-            todo.push_back({ nullptr, op });
-            todo.push_back({ n->first(), nullptr });
-            todo.push_back({ nullptr, "(" });
+            todo.push_back({nullptr, ")"});
+            todo.push_back({n->second(), nullptr});
+            todo.push_back({nullptr, op});
+            todo.push_back({n->first(), nullptr});
+            todo.push_back({nullptr, "("});
         }
         }
     }
 }
 
-template <typename T>
+template<typename T>
 void describeNode(const NodePtr<T> &node, QString &out)
 {
     node->describe(out);
@@ -345,11 +377,10 @@ void describeNode(const NodePtr<T> &node, QString &out)
 
 // ---- Leaves: functions returning a QFuture or a plain value --------------------------------
 
-template <typename X>
+template<typename X>
 struct IsQFuture : std::false_type
-{
-};
-template <typename X>
+{ };
+template<typename X>
 struct IsQFuture<QFuture<X>> : std::true_type
 {
     using Value = X;
@@ -357,7 +388,7 @@ struct IsQFuture<QFuture<X>> : std::true_type
 
 //! Waits for a task's QFuture. Attached to the run's scope so that a cancellation reaches the
 //! task; settled exactly once, by the task finishing or by the cancellation.
-template <typename T, typename X, bool Pipe>
+template<typename T, typename X, bool Pipe>
 class FutureAwait final : public Cancelable
 {
 public:
@@ -365,8 +396,7 @@ public:
 
     FutureAwait(Sink<T> *sink, Scope *scope, T ctx, QFuture<X> future)
         : m_sink(sink), m_scope(scope), m_ctx(std::move(ctx)), m_future(std::move(future))
-    {
-    }
+    { }
 
     void cancel() override
     {
@@ -420,18 +450,20 @@ private:
     Ref<Scope> m_scope; // a run's cancellation can free the scope's other owners early
     T m_ctx;
     QFuture<X> m_future;
-    std::atomic<bool> m_settled { false };
+    std::atomic<bool> m_settled {false};
 };
 
 //! Moved through Qt's continuation machinery; tells the await when Qt drops it unrun.
-template <typename Await>
+template<typename Await>
 class AwaitGuard
 {
 public:
     explicit AwaitGuard(Await *a) : m_await(a) { a->ref(); }
     // Qt's ContinuationWrapper "copies" by moving; do the same so that exactly one guard is
     // live, whatever Qt does with it.
-    AwaitGuard(const AwaitGuard &o) : m_await(std::exchange(const_cast<AwaitGuard &>(o).m_await, nullptr)) { }
+    AwaitGuard(const AwaitGuard &o)
+        : m_await(std::exchange(const_cast<AwaitGuard &>(o).m_await, nullptr))
+    { }
     AwaitGuard(AwaitGuard &&o) noexcept : m_await(std::exchange(o.m_await, nullptr)) { }
     AwaitGuard &operator=(const AwaitGuard &) = delete;
     ~AwaitGuard()
@@ -452,12 +484,13 @@ private:
     Await *m_await;
 };
 
-template <typename T, bool Pipe, typename R>
+template<typename T, bool Pipe, typename R>
 void deliverTaskResult(R &&r, T ctx, Sink<T> *sink, Scope *scope)
 {
     if constexpr (IsQFuture<std::decay_t<R>>::value) {
         using X = typename IsQFuture<std::decay_t<R>>::Value;
-        static_assert(!std::is_void_v<X>, "a task must return QFuture<bool> (rule) or QFuture<T> (pipe)");
+        static_assert(!std::is_void_v<X>,
+                      "a task must return QFuture<bool> (rule) or QFuture<T> (pipe)");
         QFuture<X> f = std::forward<R>(r);
         if (f.isFinished()) { // read at once: no then(), no allocation
             sink->complete(FutureAwait<T, X, Pipe>::read(f, std::move(ctx)));
@@ -470,7 +503,12 @@ void deliverTaskResult(R &&r, T ctx, Sink<T> *sink, Scope *scope)
             await->deref();
             return;
         }
+#if KOMPOZ_DIRECT_CONTINUATION
+        QtPrivate::Continuation<DirectContinuationTag, void, X>::attach(f,
+                                                                        AwaitGuard<Await>(await));
+#else
         f.then(AwaitGuard<Await>(await));
+#endif
         await->deref();
     } else if constexpr (Pipe) {
         sink->complete(valueCompletion(true, T(std::forward<R>(r))));
@@ -479,15 +517,16 @@ void deliverTaskResult(R &&r, T ctx, Sink<T> *sink, Scope *scope)
     }
 }
 
-template <typename T, typename Fn, bool Pipe>
+template<typename T, typename Fn, bool Pipe>
 class FunctionNode final : public Node<T>
 {
 public:
     FunctionNode(QObject *context, Fn fn, QString name)
-        : m_context(context), m_hasContext(context != nullptr), m_fn(std::move(fn)),
+        : m_context(context),
+          m_hasContext(context != nullptr),
+          m_fn(std::move(fn)),
           m_name(std::move(name))
-    {
-    }
+    { }
 
     void start(T ctx, Sink<T> *sink, Scope *scope) const override
     {
@@ -550,7 +589,7 @@ private:
                     sink->complete(canceledCompletion(std::move(*ctx)));
             }
         };
-        auto posted = std::make_shared<Posted>(Posted { this, sink, scope, std::move(ctx) });
+        auto posted = std::make_shared<Posted>(Posted {this, sink, scope, std::move(ctx)});
         QMetaObject::invokeMethod(
                 context,
                 [posted] {
@@ -566,19 +605,18 @@ private:
     QString m_name;
 };
 
-template <typename T>
+template<typename T>
 const NodePtr<T> &checked(const AsyncCombinator<T> &c, const char *function, const char *parameter);
 
 // ---- parallelAnd / parallelOr ----------------------------------------------------------------
 
-template <typename T>
+template<typename T>
 class ParallelNode final : public Node<T>
 {
 public:
     ParallelNode(bool isAnd, std::vector<NodePtr<T>> children, bool early)
         : m_isAnd(isAnd), m_early(early), m_children(std::move(children))
-    {
-    }
+    { }
     void start(T ctx, Sink<T> *sink, Scope *scope) const override;
     void describe(QString &out) const override
     {
@@ -597,7 +635,7 @@ public:
     std::vector<NodePtr<T>> m_children;
 };
 
-template <typename T>
+template<typename T>
 class ParallelRun final : public RefCounted
 {
 public:
@@ -609,10 +647,12 @@ public:
     };
 
     ParallelRun(const ParallelNode<T> *node, Sink<T> *sink, Scope *scope, const T &ctx)
-        : m_node(node), m_sink(sink), m_scope(scope), m_ctx(ctx),
+        : m_node(node),
+          m_sink(sink),
+          m_scope(scope),
+          m_ctx(ctx),
           m_children(node->m_children.size())
-    {
-    }
+    { }
     ~ParallelRun() override
     {
         for (Child &c : m_children) {
@@ -726,7 +766,7 @@ private:
     std::exception_ptr m_error; // guarded by m_mutex
 };
 
-template <typename T>
+template<typename T>
 void ParallelNode<T>::start(T ctx, Sink<T> *sink, Scope *scope) const
 {
     auto *run = new ParallelRun<T>(this, sink, scope, ctx);
@@ -738,7 +778,7 @@ void ParallelNode<T>::start(T ctx, Sink<T> *sink, Scope *scope) const
 
 //! The caller's QFuture. Made once per run, after the inner run started: a run that finished
 //! at once gets a ready future and nothing else.
-template <typename T>
+template<typename T>
 class FutureRoot final : public WatchedRun, public Sink<T>
 {
 public:
@@ -823,21 +863,22 @@ private:
     }
 
     NodePtr<T> m_keepAlive; // a handle dropped mid-run must not take the tree with it
-    std::atomic<int> m_state { Starting };
-    std::atomic<bool> m_settled { false };
+    std::atomic<int> m_state {Starting};
+    std::atomic<bool> m_settled {false};
     QFutureInterface<Result<T>> m_fi; // written before m_state leaves Starting
     std::optional<Completion<T>> m_done;
 };
 
-template <typename T, typename Fn>
+template<typename T, typename Fn>
 class CallbackRoot final : public Scope, public Sink<T>
 {
 public:
     CallbackRoot(NodePtr<T> node, QObject *context, Fn &&fn)
-        : m_keepAlive(std::move(node)), m_fn(std::move(fn)), m_context(context),
+        : m_keepAlive(std::move(node)),
+          m_fn(std::move(fn)),
+          m_context(context),
           m_hasContext(context != nullptr)
-    {
-    }
+    { }
 
     void complete(Completion<T> &&c) override
     {
@@ -899,7 +940,7 @@ private:
     Fn m_fn;
     QPointer<QObject> m_context;
     bool m_hasContext;
-    std::atomic<bool> m_settled { false };
+    std::atomic<bool> m_settled {false};
 };
 
 } // namespace detail
@@ -910,7 +951,7 @@ private:
 //! kompoz::AsyncCombinator<int> positive = kompoz::asyncRule<int>([](int x) { return x > 0; });
 //! positive.run(5).then([](kompoz::Result<int> r) { qDebug() << r.ok; });
 //! \endcode
-template <typename T>
+template<typename T>
 class AsyncCombinator
 {
 public:
@@ -930,7 +971,7 @@ public:
 
     //! Runs on `ctx` and calls `fn` in `context`'s thread (as QFuture::then(context, fn)) with
     //! a kompoz::Completion<T> or a kompoz::Result<T>. Makes no QFuture: the fastest path.
-    template <typename Fn>
+    template<typename Fn>
     RunHandle run(T ctx, QObject *context, Fn fn) const
     {
         if (!context)
@@ -938,7 +979,7 @@ public:
         return runWithCallback(std::move(ctx), context, std::move(fn));
     }
     //! As above, `fn` called in whichever thread the run ends in.
-    template <typename Fn, typename = std::enable_if_t<!std::is_convertible_v<Fn, QObject *>>>
+    template<typename Fn, typename = std::enable_if_t<!std::is_convertible_v<Fn, QObject *>>>
     RunHandle run(T ctx, Fn fn) const
     {
         return runWithCallback(std::move(ctx), nullptr, std::move(fn));
@@ -956,10 +997,11 @@ public:
     }
 
     //! Runs `thenBranch` if this passes, else `elseBranch`, on this one's output context.
-    AsyncCombinator ifElse(const AsyncCombinator &thenBranch, const AsyncCombinator &elseBranch) const
+    AsyncCombinator ifElse(const AsyncCombinator &thenBranch,
+                           const AsyncCombinator &elseBranch) const
     {
         return AsyncCombinator(std::make_shared<detail::LogicNode<T>>(
-                detail::LogicKind::IfElse, node("ifElse"),
+                detail::LogicKind::IfElse, detail::checked(*this, "ifElse", "this"),
                 detail::checked(thenBranch, "ifElse", "thenBranch"),
                 detail::checked(elseBranch, "ifElse", "elseBranch")));
     }
@@ -973,11 +1015,12 @@ protected:
         return detail::checked(*this, function, "this").get();
     }
 
-    template <typename Fn>
+    template<typename Fn>
     RunHandle runWithCallback(T ctx, QObject *context, Fn &&fn) const
     {
         const detail::NodePtr<T> &n = detail::checked(*this, "run", "this");
-        auto *root = new detail::CallbackRoot<T, std::decay_t<Fn>>(n, context, std::forward<Fn>(fn));
+        auto *root = new detail::CallbackRoot<T, std::decay_t<Fn>>(n, context,
+                                                                   std::forward<Fn>(fn));
         root->ref(); // ours, until we know whether the run is pending
         if constexpr (std::is_copy_constructible_v<T>)
             root->m_ctx.emplace(ctx);
@@ -994,7 +1037,7 @@ protected:
 
 //! \cond internal
 namespace detail {
-template <typename T>
+template<typename T>
 const NodePtr<T> &checked(const AsyncCombinator<T> &c, const char *function, const char *parameter)
 {
     if (c.isNull())
@@ -1002,7 +1045,7 @@ const NodePtr<T> &checked(const AsyncCombinator<T> &c, const char *function, con
     return c.nodePtr();
 }
 
-template <typename T, bool Pipe, typename Fn>
+template<typename T, bool Pipe, typename Fn>
 AsyncCombinator<T> makeFunctionNode(QObject *context, Fn &&fn, QString name)
 {
     using F = std::decay_t<Fn>;
@@ -1024,8 +1067,8 @@ AsyncCombinator<T> makeFunctionNode(QObject *context, Fn &&fn, QString name)
 
 //! kompoz's async_rule: a leaf from `fn(const T &) -> QFuture<bool>` or `-> bool`; its result
 //! is `{verdict, ctx}`. An exception thrown by `fn`, or held by its future, reaches the caller.
-template <typename T, typename Fn,
-          typename = std::enable_if_t<!std::is_convertible_v<std::decay_t<Fn>, QObject *>>>
+template<typename T, typename Fn,
+         typename = std::enable_if_t<!std::is_convertible_v<std::decay_t<Fn>, QObject *>>>
 AsyncCombinator<T> asyncRule(Fn &&fn, QString name = {})
 {
     return detail::makeFunctionNode<T, false>(nullptr, std::forward<Fn>(fn), std::move(name));
@@ -1033,7 +1076,7 @@ AsyncCombinator<T> asyncRule(Fn &&fn, QString name = {})
 
 //! As asyncRule(fn, name), with `fn` called in `context`'s thread (needed for objects such as
 //! QNetworkAccessManager that must be used from their own thread).
-template <typename T, typename Fn>
+template<typename T, typename Fn>
 AsyncCombinator<T> asyncRule(QObject *context, Fn &&fn, QString name = {})
 {
     if (!context)
@@ -1043,14 +1086,14 @@ AsyncCombinator<T> asyncRule(QObject *context, Fn &&fn, QString name = {})
 
 //! kompoz's async_pipe: a leaf from `fn(const T &) -> QFuture<T>` or `-> T`; its result is
 //! `{true, newCtx}`, or `{false, ctx}` when `fn` throws.
-template <typename T, typename Fn,
-          typename = std::enable_if_t<!std::is_convertible_v<std::decay_t<Fn>, QObject *>>>
+template<typename T, typename Fn,
+         typename = std::enable_if_t<!std::is_convertible_v<std::decay_t<Fn>, QObject *>>>
 AsyncCombinator<T> asyncPipe(Fn &&fn, QString name = {})
 {
     return detail::makeFunctionNode<T, true>(nullptr, std::forward<Fn>(fn), std::move(name));
 }
 
-template <typename T, typename Fn>
+template<typename T, typename Fn>
 AsyncCombinator<T> asyncPipe(QObject *context, Fn &&fn, QString name = {})
 {
     if (!context)
@@ -1059,7 +1102,7 @@ AsyncCombinator<T> asyncPipe(QObject *context, Fn &&fn, QString name = {})
 }
 
 //! `a & b`: runs `b` on `a`'s output only if `a` passed.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> operator&(const AsyncCombinator<T> &a, const AsyncCombinator<T> &b)
 {
     return AsyncCombinator<T>(std::make_shared<detail::LogicNode<T>>(
@@ -1068,7 +1111,7 @@ AsyncCombinator<T> operator&(const AsyncCombinator<T> &a, const AsyncCombinator<
 }
 
 //! `a | b`: runs `b` on `a`'s output only if `a` failed.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> operator|(const AsyncCombinator<T> &a, const AsyncCombinator<T> &b)
 {
     return AsyncCombinator<T>(std::make_shared<detail::LogicNode<T>>(
@@ -1077,7 +1120,7 @@ AsyncCombinator<T> operator|(const AsyncCombinator<T> &a, const AsyncCombinator<
 }
 
 //! `a >> b`: runs both, `b` on `a`'s output; `b`'s verdict.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> operator>>(const AsyncCombinator<T> &a, const AsyncCombinator<T> &b)
 {
     return AsyncCombinator<T>(std::make_shared<detail::LogicNode<T>>(
@@ -1086,7 +1129,7 @@ AsyncCombinator<T> operator>>(const AsyncCombinator<T> &a, const AsyncCombinator
 }
 
 //! `~a`: inverts the verdict.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> operator~(const AsyncCombinator<T> &a)
 {
     return AsyncCombinator<T>(std::make_shared<detail::LogicNode<T>>(
@@ -1094,7 +1137,7 @@ AsyncCombinator<T> operator~(const AsyncCombinator<T> &a)
 }
 
 //! kompoz's async_if_then_else.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> asyncIfThenElse(const AsyncCombinator<T> &condition,
                                    const AsyncCombinator<T> &thenBranch,
                                    const AsyncCombinator<T> &elseBranch)
@@ -1106,7 +1149,7 @@ AsyncCombinator<T> asyncIfThenElse(const AsyncCombinator<T> &condition,
 
 //! \cond internal
 namespace detail {
-template <typename T>
+template<typename T>
 std::vector<NodePtr<T>> parallelChildren(const QList<AsyncCombinator<T>> &cs, const char *function)
 {
     if (cs.isEmpty())
@@ -1122,7 +1165,7 @@ std::vector<NodePtr<T>> parallelChildren(const QList<AsyncCombinator<T>> &cs, co
 
 //! kompoz's parallel_and: all run at once on `ctx`; `{allOk, ctx}`. With `failFast` the others
 //! are cancelled at the first failure. A child's exception reaches the caller.
-template <typename T>
+template<typename T>
 AsyncCombinator<T> parallelAnd(const QList<AsyncCombinator<T>> &combinators, bool failFast = false)
 {
     return AsyncCombinator<T>(std::make_shared<detail::ParallelNode<T>>(
@@ -1131,11 +1174,29 @@ AsyncCombinator<T> parallelAnd(const QList<AsyncCombinator<T>> &combinators, boo
 
 //! kompoz's parallel_or: all run at once on `ctx`; `{anyOk, ctx}`. With `cancelOnSuccess` the
 //! others are cancelled at the first success. A child's exception counts as it failing.
-template <typename T>
-AsyncCombinator<T> parallelOr(const QList<AsyncCombinator<T>> &combinators, bool cancelOnSuccess = true)
+template<typename T>
+AsyncCombinator<T> parallelOr(const QList<AsyncCombinator<T>> &combinators,
+                              bool cancelOnSuccess = true)
 {
     return AsyncCombinator<T>(std::make_shared<detail::ParallelNode<T>>(
             false, detail::parallelChildren(combinators, "parallelOr"), cancelOnSuccess));
+}
+
+//! parallelAnd({a, b, c}): a braced list of handles of one T (AsyncTimeout<T>, AsyncLimited<T>,
+//! ... mixed), which a QList<AsyncCombinator<T>> parameter cannot deduce T from.
+template<typename T>
+AsyncCombinator<T> parallelAnd(std::initializer_list<AsyncCombinator<T>> combinators,
+                               bool failFast = false)
+{
+    return parallelAnd(QList<AsyncCombinator<T>>(combinators), failFast);
+}
+
+//! parallelOr({a, b, c}), as parallelAnd's braced list.
+template<typename T>
+AsyncCombinator<T> parallelOr(std::initializer_list<AsyncCombinator<T>> combinators,
+                              bool cancelOnSuccess = true)
+{
+    return parallelOr(QList<AsyncCombinator<T>>(combinators), cancelOnSuccess);
 }
 
 } // namespace kompoz

@@ -4,6 +4,8 @@
 #include <QLoggingCategory>
 #include <QMetaMethod>
 
+#include <limits>
+
 namespace kompoz {
 
 Q_LOGGING_CATEGORY(lcBreaker, "kompoz.circuitbreaker")
@@ -37,8 +39,11 @@ const QMetaMethod &callRejectedSignal()
 
 CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::nanoseconds recoveryTimeout,
                                int halfOpenMaxCalls, QObject *parent)
-    : LiveObject(parent), m_failureThreshold(failureThreshold), m_recoveryTimeout(recoveryTimeout),
-      m_halfOpenMaxCalls(halfOpenMaxCalls), m_clock(Clock::system())
+    : LiveObject(parent),
+      m_failureThreshold(failureThreshold),
+      m_recoveryTimeout(recoveryTimeout),
+      m_halfOpenMaxCalls(halfOpenMaxCalls),
+      m_clock(Clock::system())
 {
     checkThreshold(failureThreshold);
     checkRecovery(recoveryTimeout);
@@ -49,11 +54,7 @@ CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::nanoseconds re
 
 CircuitBreaker::~CircuitBreaker() = default;
 
-CircuitState CircuitBreaker::state() const
-{
-    QMutexLocker lock(&m_mutex);
-    return m_state;
-}
+CircuitState CircuitBreaker::state() const { return m_published.load(std::memory_order_acquire); }
 
 CircuitBreakerStats CircuitBreaker::statsLocked() const
 {
@@ -64,7 +65,7 @@ CircuitBreakerStats CircuitBreaker::statsLocked() const
     s.lastFailureTime = fromMs(m_lastFailureMs);
     s.lastSuccessTime = fromMs(m_lastSuccessMs);
     s.halfOpenSuccesses = m_halfOpenSuccesses;
-    s.rejectedCount = m_rejectedCount;
+    s.rejectedCount = m_rejectedCount.load(std::memory_order_relaxed);
     return s;
 }
 
@@ -74,22 +75,26 @@ CircuitBreakerStats CircuitBreaker::stats() const
     return statsLocked();
 }
 
-#define KOMPOZ_LOCKED_GETTER(type, name, expr)                                                     \
-    type CircuitBreaker::name() const                                                              \
-    {                                                                                              \
-        QMutexLocker lock(&m_mutex);                                                               \
-        return expr;                                                                               \
+#define KOMPOZ_LOCKED_GETTER(type, name, expr) \
+    type CircuitBreaker::name() const \
+    { \
+        QMutexLocker lock(&m_mutex); \
+        return expr; \
     }
 KOMPOZ_LOCKED_GETTER(int, failureCount, m_failureCount)
 KOMPOZ_LOCKED_GETTER(int, successCount, m_successCount)
 KOMPOZ_LOCKED_GETTER(int, halfOpenSuccesses, m_halfOpenSuccesses)
-KOMPOZ_LOCKED_GETTER(int, rejectedCount, m_rejectedCount)
 KOMPOZ_LOCKED_GETTER(QDateTime, lastFailureTime, fromMs(m_lastFailureMs))
 KOMPOZ_LOCKED_GETTER(QDateTime, lastSuccessTime, fromMs(m_lastSuccessMs))
 KOMPOZ_LOCKED_GETTER(int, failureThreshold, m_failureThreshold)
 KOMPOZ_LOCKED_GETTER(std::chrono::nanoseconds, recoveryTimeout, m_recoveryTimeout)
 KOMPOZ_LOCKED_GETTER(int, halfOpenMaxCalls, m_halfOpenMaxCalls)
 #undef KOMPOZ_LOCKED_GETTER
+
+int CircuitBreaker::rejectedCount() const
+{
+    return m_rejectedCount.load(std::memory_order_relaxed);
+}
 
 qint64 CircuitBreaker::recoveryTimeoutMs() const
 {
@@ -122,6 +127,7 @@ void CircuitBreaker::setRecoveryTimeout(std::chrono::nanoseconds recoveryTimeout
         if (m_recoveryTimeout == recoveryTimeout)
             return;
         m_recoveryTimeout = recoveryTimeout;
+        updateOpenUntilLocked();
     }
     Q_EMIT settingsChanged();
 }
@@ -152,22 +158,40 @@ void CircuitBreaker::setStateChangeCallback(StateChangeCallback callback)
 void CircuitBreaker::setClock(const Clock *clock)
 {
     QMutexLocker lock(&m_mutex);
-    m_clock = clock ? clock : Clock::system();
+    m_clock.store(clock ? clock : Clock::system(), std::memory_order_release);
+    updateOpenUntilLocked();
 }
 
 CircuitBreaker::Permit CircuitBreaker::tryAcquire()
 {
     Permit permit;
+    // Lock-free hot paths. A run admitted here while another thread opens the breaker is one
+    // that was in flight when it opened (it still counts, as in kompoz).
+    const CircuitState published = m_published.load(std::memory_order_acquire);
+    if (published == CircuitState::Closed) {
+        permit.kind = Permit::Normal;
+        return permit;
+    }
+    if (published == CircuitState::Open &&
+        m_clock.load(std::memory_order_acquire)->monotonicNow().count() <
+                m_openUntilNs.load(std::memory_order_acquire)) {
+        m_rejectedCount.fetch_add(1, std::memory_order_relaxed);
+        if (isSignalConnected(callRejectedSignal()))
+            Q_EMIT callRejected();
+        countsChanged();
+        return permit;
+    }
     bool transitioned = false;
     {
         QMutexLocker lock(&m_mutex);
         switch (m_state) {
         case CircuitState::Closed:
             permit.kind = Permit::Normal;
-            return permit; // the hot path: no signal, no count
+            return permit;
         case CircuitState::Open:
             // kompoz moves to HalfOpen lazily, on the first run after the recovery timeout.
-            if (m_clock->monotonicNow() - m_lastFailureAt < m_recoveryTimeout)
+            if (m_clock.load(std::memory_order_relaxed)->monotonicNow() - m_lastFailureAt <
+                m_recoveryTimeout)
                 break;
             transitionLocked(CircuitState::HalfOpen);
             transitioned = true;
@@ -181,7 +205,7 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire()
             break;
         }
         if (permit.isRejected())
-            ++m_rejectedCount;
+            m_rejectedCount.fetch_add(1, std::memory_order_relaxed);
     }
     if (transitioned)
         emitTransitions();
@@ -201,15 +225,16 @@ void CircuitBreaker::release(const Permit &permit, Outcome outcome)
         if (outcome == Outcome::Canceled) {
             // Neither a success nor a failure; a trial's slot goes back to its own half-open
             // period only (a later period has a fresh count).
-            if (permit.kind == Permit::Trial && m_state == CircuitState::HalfOpen
-                && permit.generation == m_generation && m_halfOpenTrials > 0)
+            if (permit.kind == Permit::Trial && m_state == CircuitState::HalfOpen &&
+                permit.generation == m_generation && m_halfOpenTrials > 0)
                 --m_halfOpenTrials;
             return;
         }
         const CircuitState before = m_state;
+        const Clock *clock = m_clock.load(std::memory_order_relaxed);
         if (outcome == Outcome::Success) {
             ++m_successCount;
-            m_lastSuccessMs = m_clock->currentMSecsSinceEpoch();
+            m_lastSuccessMs = clock->currentMSecsSinceEpoch();
             if (m_state == CircuitState::HalfOpen) {
                 if (++m_halfOpenSuccesses >= m_halfOpenMaxCalls)
                     transitionLocked(CircuitState::Closed);
@@ -218,11 +243,12 @@ void CircuitBreaker::release(const Permit &permit, Outcome outcome)
             }
         } else {
             ++m_failureCount;
-            m_lastFailureMs = m_clock->currentMSecsSinceEpoch();
-            m_lastFailureAt = m_clock->monotonicNow();
-            if (m_state == CircuitState::HalfOpen
-                || (m_state == CircuitState::Closed && m_failureCount >= m_failureThreshold))
+            m_lastFailureMs = clock->currentMSecsSinceEpoch();
+            m_lastFailureAt = clock->monotonicNow();
+            if (m_state == CircuitState::HalfOpen ||
+                (m_state == CircuitState::Closed && m_failureCount >= m_failureThreshold))
                 transitionLocked(CircuitState::Open);
+            updateOpenUntilLocked(); // a failure while Open extends it (since the last failure)
         }
         transitioned = m_state != before;
     }
@@ -253,6 +279,8 @@ void CircuitBreaker::transitionLocked(CircuitState to)
 {
     const CircuitState from = m_state;
     m_state = to;
+    updateOpenUntilLocked();
+    m_published.store(to, std::memory_order_release);
     switch (to) {
     case CircuitState::HalfOpen:
         m_halfOpenTrials = 0;
@@ -267,7 +295,20 @@ void CircuitBreaker::transitionLocked(CircuitState to)
     case CircuitState::Open:
         break;
     }
-    m_transitions.push_back(Transition { from, to, statsLocked() });
+    m_transitions.push_back(Transition {from, to, statsLocked()});
+}
+
+void CircuitBreaker::updateOpenUntilLocked()
+{
+    if (m_state != CircuitState::Open)
+        return;
+    // Saturating: a recovery timeout of years must not wrap around.
+    const qint64 at = m_lastFailureAt.count();
+    const qint64 timeout = m_recoveryTimeout.count();
+    m_openUntilNs.store(at > std::numeric_limits<qint64>::max() - timeout
+                                ? std::numeric_limits<qint64>::max()
+                                : at + timeout,
+                        std::memory_order_release);
 }
 
 // Emits queued transitions in the order they happened, outside the lock. One thread emits at a

@@ -46,10 +46,10 @@ public:
 
     friend bool operator==(const CircuitBreakerStats &a, const CircuitBreakerStats &b)
     {
-        return a.state == b.state && a.failureCount == b.failureCount
-                && a.successCount == b.successCount && a.lastFailureTime == b.lastFailureTime
-                && a.lastSuccessTime == b.lastSuccessTime
-                && a.halfOpenSuccesses == b.halfOpenSuccesses && a.rejectedCount == b.rejectedCount;
+        return a.state == b.state && a.failureCount == b.failureCount &&
+                a.successCount == b.successCount && a.lastFailureTime == b.lastFailureTime &&
+                a.lastSuccessTime == b.lastSuccessTime &&
+                a.halfOpenSuccesses == b.halfOpenSuccesses && a.rejectedCount == b.rejectedCount;
     }
     friend bool operator!=(const CircuitBreakerStats &a, const CircuitBreakerStats &b)
     {
@@ -58,8 +58,8 @@ public:
 };
 
 //! kompoz's on_state_change.
-using StateChangeCallback =
-        std::function<void(CircuitState from, CircuitState to, const CircuitBreakerStats &stats)>;
+using StateChangeCallback = std::function<void(CircuitState from, CircuitState to,
+                                               const CircuitBreakerStats &stats)>;
 
 //! The breaker's state machine, shared by every copy of an AsyncCircuitBreaker handle.
 //!
@@ -170,6 +170,7 @@ private:
         CircuitBreakerStats stats;
     };
     void transitionLocked(CircuitState to);
+    void updateOpenUntilLocked();
     CircuitBreakerStats statsLocked() const;
     void emitTransitions();
 
@@ -179,34 +180,37 @@ private:
     int m_failureCount = 0;
     int m_successCount = 0;
     int m_halfOpenSuccesses = 0;
-    int m_rejectedCount = 0;
     int m_halfOpenTrials = 0; // trials let through in the current half-open period
     quint32 m_generation = 0; // counts half-open periods
     qint64 m_lastFailureMs = -1; // wall clock; -1: none
     qint64 m_lastSuccessMs = -1;
-    std::chrono::nanoseconds m_lastFailureAt { 0 }; // monotonic, for the recovery timeout
+    std::chrono::nanoseconds m_lastFailureAt {0}; // monotonic, for the recovery timeout
     int m_failureThreshold;
     std::chrono::nanoseconds m_recoveryTimeout;
     int m_halfOpenMaxCalls;
-    const Clock *m_clock;
     StateChangeCallback m_callback;
     std::deque<Transition> m_transitions; // waiting to be emitted, in order
-    std::atomic<bool> m_emitting { false }; // one thread emits transitions at a time
+    std::atomic<bool> m_emitting {false}; // one thread emits transitions at a time
+    // Read without the lock by the hot paths (a closed breaker admits, an open one rejects,
+    // without taking m_mutex); written under it.
+    std::atomic<CircuitState> m_published {CircuitState::Closed};
+    std::atomic<qint64> m_openUntilNs {0}; // monotonic; meaningful while Open
+    std::atomic<int> m_rejectedCount {0};
+    std::atomic<const Clock *> m_clock;
     // Touched only in the object's thread (flushCounts):
     CircuitBreakerStats m_announced;
 };
 
 //! \cond internal
 namespace detail {
-template <typename T>
+template<typename T>
 class BreakerFrame final : public Sink<T>
 {
 public:
     BreakerFrame(Sink<T> *parent, Scope *scope, CircuitBreaker *breaker,
                  CircuitBreaker::Permit permit)
         : m_parent(parent), m_scope(scope), m_breaker(breaker), m_permit(permit)
-    {
-    }
+    { }
     void complete(Completion<T> &&c) override
     {
         // Counted before the caller's future finishes: whoever sees it finished sees the state.
@@ -225,14 +229,13 @@ private:
     CircuitBreaker::Permit m_permit;
 };
 
-template <typename T>
+template<typename T>
 class BreakerNode final : public Node<T>
 {
 public:
     BreakerNode(NodePtr<T> inner, std::shared_ptr<CircuitBreaker> breaker)
         : m_inner(std::move(inner)), m_breaker(std::move(breaker))
-    {
-    }
+    { }
     void start(T ctx, Sink<T> *sink, Scope *scope) const override
     {
         const CircuitBreaker::Permit permit = m_breaker->tryAcquire();
@@ -240,19 +243,19 @@ public:
             sink->complete(valueCompletion(false, std::move(ctx), Outcome::Rejected));
             return;
         }
-        m_inner->start(std::move(ctx),
-                       new BreakerFrame<T>(sink, scope, m_breaker.get(), permit), scope);
+        m_inner->start(std::move(ctx), new BreakerFrame<T>(sink, scope, m_breaker.get(), permit),
+                       scope);
     }
     void describe(QString &out) const override
     {
         out += QLatin1String("AsyncCircuitBreaker(");
         m_inner->describe(out);
-        out += QLatin1String(", failure_threshold=")
-                + QString::number(m_breaker->failureThreshold())
-                + QLatin1String(", recovery_timeout=")
-                + formatSeconds(m_breaker->recoveryTimeout().count() / 1e9)
-                + QLatin1String(", half_open_max_calls=")
-                + QString::number(m_breaker->halfOpenMaxCalls()) + QLatin1Char(')');
+        out += QLatin1String(", failure_threshold=") +
+                QString::number(m_breaker->failureThreshold()) +
+                QLatin1String(", recovery_timeout=") +
+                formatSeconds(m_breaker->recoveryTimeout().count() / 1e9) +
+                QLatin1String(", half_open_max_calls=") +
+                QString::number(m_breaker->halfOpenMaxCalls()) + QLatin1Char(')');
     }
     const std::shared_ptr<CircuitBreaker> &breaker() const { return m_breaker; }
 
@@ -264,7 +267,7 @@ private:
 //! \endcond
 
 //! kompoz's AsyncCircuitBreaker: a combinator handle whose state lives in breaker().
-template <typename T>
+template<typename T>
 class AsyncCircuitBreaker : public AsyncCombinator<T>
 {
 public:
@@ -272,8 +275,7 @@ public:
         : AsyncCombinator<T>(std::make_shared<detail::BreakerNode<T>>(
                   detail::checked(inner, "circuitBreaker", "inner"), checkedBreaker(breaker))),
           m_breaker(std::move(breaker))
-    {
-    }
+    { }
 
     CircuitState state() const { return m_breaker->state(); }
     //! kompoz's get_stats().
@@ -285,7 +287,8 @@ public:
     std::shared_ptr<CircuitBreaker> sharedBreaker() const { return m_breaker; }
 
 private:
-    static const std::shared_ptr<CircuitBreaker> &checkedBreaker(const std::shared_ptr<CircuitBreaker> &b)
+    static const std::shared_ptr<CircuitBreaker> &
+    checkedBreaker(const std::shared_ptr<CircuitBreaker> &b)
     {
         if (!b)
             detail::throwInvalid("circuitBreaker", "breaker", "is null");
@@ -296,18 +299,17 @@ private:
 
 //! kompoz's circuit_breaker(). Throws std::invalid_argument naming the parameter for an empty
 //! `inner`, failureThreshold < 1, a negative recoveryTimeout or halfOpenMaxCalls < 1.
-template <typename T, typename Rep = double, typename Period = std::ratio<1>>
-AsyncCircuitBreaker<T> circuitBreaker(AsyncCombinator<T> inner, int failureThreshold = 5,
-                                      std::chrono::duration<Rep, Period> recoveryTimeout =
-                                              std::chrono::seconds(30),
-                                      int halfOpenMaxCalls = 1, StateChangeCallback onStateChange = {})
+template<typename T, typename Rep = double, typename Period = std::ratio<1>>
+AsyncCircuitBreaker<T>
+circuitBreaker(AsyncCombinator<T> inner, int failureThreshold = 5,
+               std::chrono::duration<Rep, Period> recoveryTimeout = std::chrono::seconds(30),
+               int halfOpenMaxCalls = 1, StateChangeCallback onStateChange = {})
 {
     detail::checked(inner, "circuitBreaker", "inner");
     if (recoveryTimeout.count() < 0)
         detail::throwInvalid("circuitBreaker", "recoveryTimeout", "must not be negative");
     auto breaker = detail::makeShared<CircuitBreaker>(
-            failureThreshold,
-            std::chrono::duration_cast<std::chrono::nanoseconds>(recoveryTimeout),
+            failureThreshold, std::chrono::duration_cast<std::chrono::nanoseconds>(recoveryTimeout),
             halfOpenMaxCalls);
     if (onStateChange)
         breaker->setStateChangeCallback(std::move(onStateChange));
@@ -316,8 +318,9 @@ AsyncCircuitBreaker<T> circuitBreaker(AsyncCombinator<T> inner, int failureThres
 
 //! Puts an existing breaker around `inner`: several combinators can share one breaker, and an
 //! application can make the breaker first (with a clock, a name) and bind to it.
-template <typename T>
-AsyncCircuitBreaker<T> circuitBreaker(AsyncCombinator<T> inner, std::shared_ptr<CircuitBreaker> breaker)
+template<typename T>
+AsyncCircuitBreaker<T> circuitBreaker(AsyncCombinator<T> inner,
+                                      std::shared_ptr<CircuitBreaker> breaker)
 {
     return AsyncCircuitBreaker<T>(std::move(inner), std::move(breaker));
 }

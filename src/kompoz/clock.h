@@ -44,7 +44,7 @@ public:
     void advance(std::chrono::nanoseconds by);
 
 private:
-    std::atomic<qint64> m_monotonicNs { 0 };
+    std::atomic<qint64> m_monotonicNs {0};
     std::atomic<qint64> m_wallStartMs;
 };
 

@@ -49,10 +49,7 @@ std::shared_ptr<ConcurrencyPool> ConcurrencyPool::named(const QString &name, int
     return pool;
 }
 
-QString ConcurrencyPool::name() const
-{
-    return m_name;
-}
+QString ConcurrencyPool::name() const { return m_name; }
 
 int ConcurrencyPool::maxConcurrent() const
 {

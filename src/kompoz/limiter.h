@@ -23,14 +23,16 @@ class KOMPOZ_EXPORT ConcurrencyPool : public LiveObject
 {
     Q_OBJECT
     Q_PROPERTY(QString name READ name CONSTANT)
-    Q_PROPERTY(int maxConcurrent READ maxConcurrent WRITE setMaxConcurrent NOTIFY maxConcurrentChanged)
+    Q_PROPERTY(
+            int maxConcurrent READ maxConcurrent WRITE setMaxConcurrent NOTIFY maxConcurrentChanged)
     Q_PROPERTY(int active READ active NOTIFY activeChanged)
     Q_PROPERTY(int queued READ queued NOTIFY queuedChanged)
     Q_PROPERTY(int peakActive READ peakActive NOTIFY peakActiveChanged)
 
 public:
     //! Throws std::invalid_argument when maxConcurrent < 1.
-    explicit ConcurrencyPool(int maxConcurrent, const QString &name = {}, QObject *parent = nullptr);
+    explicit ConcurrencyPool(int maxConcurrent, const QString &name = {},
+                             QObject *parent = nullptr);
     ~ConcurrencyPool() override;
 
     //! The pool shared under `name` (kompoz: limiters with one name share a semaphore), made
@@ -94,14 +96,13 @@ private:
 
 //! \cond internal
 namespace detail {
-template <typename T>
+template<typename T>
 class LimitFrame final : public ConcurrencyPool::Waiter, public Sink<T>
 {
 public:
     LimitFrame(const Node<T> *inner, ConcurrencyPool *pool, Sink<T> *parent, Scope *scope, T ctx)
         : m_inner(inner), m_pool(pool), m_parent(parent), m_scope(scope), m_ctx(std::move(ctx))
-    {
-    }
+    { }
 
     static void start(const Node<T> *inner, ConcurrencyPool *pool, T ctx, Sink<T> *parent,
                       Scope *scope)
@@ -159,14 +160,13 @@ private:
     std::optional<T> m_ctx;
 };
 
-template <typename T>
+template<typename T>
 class LimitNode final : public Node<T>
 {
 public:
     LimitNode(NodePtr<T> inner, std::shared_ptr<ConcurrencyPool> pool)
         : m_inner(std::move(inner)), m_pool(std::move(pool))
-    {
-    }
+    { }
     void start(T ctx, Sink<T> *sink, Scope *scope) const override
     {
         LimitFrame<T>::start(m_inner.get(), m_pool.get(), std::move(ctx), sink, scope);
@@ -189,7 +189,7 @@ private:
 //! \endcond
 
 //! kompoz's AsyncLimited: at most maxConcurrent() runs of the inner combinator at once.
-template <typename T>
+template<typename T>
 class AsyncLimited : public AsyncCombinator<T>
 {
 public:
@@ -197,8 +197,7 @@ public:
         : AsyncCombinator<T>(std::make_shared<detail::LimitNode<T>>(
                   detail::checked(inner, "limited", "inner"), pool)),
           m_pool(std::move(pool))
-    {
-    }
+    { }
     int maxConcurrent() const { return m_pool->maxConcurrent(); }
     QString name() const { return m_pool->name(); }
     //! The pool, to bind `active` and `queued` to. Shared by limiters of the same name.
@@ -212,7 +211,7 @@ private:
 //! kompoz's limited(). Limiters with the same non-empty `name` share one pool across
 //! combinators and threads. Throws std::invalid_argument for an empty `inner` or
 //! maxConcurrent < 1.
-template <typename T>
+template<typename T>
 AsyncLimited<T> limited(AsyncCombinator<T> inner, int maxConcurrent, const QString &name = {})
 {
     detail::checked(inner, "limited", "inner");
@@ -224,7 +223,7 @@ AsyncLimited<T> limited(AsyncCombinator<T> inner, int maxConcurrent, const QStri
 }
 
 //! Puts an existing pool around `inner`.
-template <typename T>
+template<typename T>
 AsyncLimited<T> limited(AsyncCombinator<T> inner, std::shared_ptr<ConcurrencyPool> pool)
 {
     if (!pool)

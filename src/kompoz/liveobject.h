@@ -30,8 +30,8 @@ protected:
     //! Call after changing a count, in any thread, without holding a lock.
     void countsChanged()
     {
-        if (m_listeners.load(std::memory_order_relaxed) > 0
-            && !m_flushPending.exchange(true, std::memory_order_acq_rel))
+        if (m_listeners.load(std::memory_order_relaxed) > 0 &&
+            !m_flushPending.exchange(true, std::memory_order_acq_rel))
             postFlush();
     }
     //! Emits the NOTIFY signals of the counts that differ from what was last emitted.
@@ -42,8 +42,8 @@ protected:
 
 private:
     void postFlush();
-    std::atomic<int> m_listeners { 0 };
-    std::atomic<bool> m_flushPending { false };
+    std::atomic<int> m_listeners {0};
+    std::atomic<bool> m_flushPending {false};
 };
 
 //! \cond internal
@@ -51,7 +51,7 @@ namespace detail {
 //! Deletes a library-owned QObject in its own thread (deleteLater when called elsewhere).
 KOMPOZ_EXPORT void deleteQObject(QObject *object);
 
-template <typename Object, typename... Args>
+template<typename Object, typename... Args>
 std::shared_ptr<Object> makeShared(Args &&...args)
 {
     return std::shared_ptr<Object>(new Object(std::forward<Args>(args)...), &deleteQObject);

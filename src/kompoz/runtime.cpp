@@ -169,10 +169,7 @@ qint64 steadyMs(std::chrono::steady_clock::time_point t)
     using namespace std::chrono;
     return duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
-qint64 steadyNowMs()
-{
-    return steadyMs(std::chrono::steady_clock::now());
-}
+qint64 steadyNowMs() { return steadyMs(std::chrono::steady_clock::now()); }
 constexpr qint64 NotScheduled = -1;
 } // namespace
 
@@ -183,6 +180,7 @@ public:
     std::map<qint64, TimerEntry *> buckets; // guarded by mutex; each a doubly-linked list
     int pending = 0; // guarded by mutex
     WatchedRun *watchHead = nullptr; // guarded by mutex
+    WatchedRun *sweepCursor = nullptr; // guarded by mutex: where the next sweep goes on
     int watched = 0; // guarded by mutex
     qint64 nextSweepAt = NotScheduled; // guarded by mutex
     qint64 scheduledAt = NotScheduled; // guarded by mutex: when the QTimer will fire next
@@ -191,6 +189,7 @@ public:
     QTimer *timer = nullptr; // set and used only in the service thread
 
     void ensureThreadLocked();
+    void unlinkWatchedLocked(WatchedRun *w);
     void requestWakeLocked(qint64 atMs);
     void onTimer();
     void stop();
@@ -262,9 +261,25 @@ void TimerService::Private::requestWakeLocked(qint64 atMs)
                     at = scheduledAt;
                 }
                 if (at != NotScheduled && timer)
-                    timer->start(int(qBound<qint64>(0, at - steadyNowMs(), qint64(24) * 3600 * 1000)));
+                    timer->start(
+                            int(qBound<qint64>(0, at - steadyNowMs(), qint64(24) * 3600 * 1000)));
             },
             Qt::QueuedConnection);
+}
+
+void TimerService::Private::unlinkWatchedLocked(WatchedRun *w)
+{
+    if (sweepCursor == w)
+        sweepCursor = w->m_nextWatched;
+    if (w->m_prevWatched)
+        w->m_prevWatched->m_nextWatched = w->m_nextWatched;
+    else
+        watchHead = w->m_nextWatched;
+    if (w->m_nextWatched)
+        w->m_nextWatched->m_prevWatched = w->m_prevWatched;
+    w->m_prevWatched = w->m_nextWatched = nullptr;
+    w->m_watched = false;
+    --watched;
 }
 
 void TimerService::Private::onTimer()
@@ -284,22 +299,20 @@ void TimerService::Private::onTimer()
         }
         pending -= int(due.size());
         if (watchHead && (nextSweepAt == NotScheduled || now >= nextSweepAt)) {
-            for (WatchedRun *w = watchHead; w;) {
-                WatchedRun *nextW = w->m_nextWatched;
+            // Round-robin with a budget: with 100,000 runs pending a full pass every tick
+            // would cost more than the runs themselves; a cancellation is then noticed within
+            // (pending / budget) ticks instead of one.
+            int budget = qMin(watched, sweepBudget);
+            WatchedRun *w = sweepCursor ? sweepCursor : watchHead;
+            while (budget-- > 0 && w) {
+                WatchedRun *after = w->m_nextWatched;
                 if (w->needsSweep()) {
-                    // Unlink; the reference moves to `canceled`.
-                    if (w->m_prevWatched)
-                        w->m_prevWatched->m_nextWatched = w->m_nextWatched;
-                    else
-                        watchHead = w->m_nextWatched;
-                    if (w->m_nextWatched)
-                        w->m_nextWatched->m_prevWatched = w->m_prevWatched;
-                    w->m_watched = false;
-                    --watched;
-                    canceled.push_back(w);
+                    unlinkWatchedLocked(w);
+                    canceled.push_back(w); // the list's reference moves to `canceled`
                 }
-                w = nextW;
+                w = after ? after : watchHead;
             }
+            sweepCursor = w;
             nextSweepAt = now + sweepInterval.count();
         }
         if (!buckets.empty())
@@ -402,15 +415,7 @@ void TimerService::unwatch(WatchedRun *run)
         QMutexLocker lock(&d->mutex);
         if (!run->m_watched)
             return;
-        if (run->m_prevWatched)
-            run->m_prevWatched->m_nextWatched = run->m_nextWatched;
-        else
-            d->watchHead = run->m_nextWatched;
-        if (run->m_nextWatched)
-            run->m_nextWatched->m_prevWatched = run->m_prevWatched;
-        run->m_prevWatched = run->m_nextWatched = nullptr;
-        run->m_watched = false;
-        --d->watched;
+        d->unlinkWatchedLocked(run);
     }
     run->deref();
 }

@@ -37,11 +37,11 @@ protected:
     virtual ~RefCounted();
 
 private:
-    std::atomic<int> m_refs { 1 };
+    std::atomic<int> m_refs {1};
 };
 
 //! Owning pointer for RefCounted objects. `adopt` takes over the initial reference.
-template <typename X>
+template<typename X>
 class Ref
 {
 public:
@@ -115,7 +115,7 @@ protected:
 
 private:
     Scope *m_parent; // owned reference, immutable
-    std::atomic<bool> m_canceled { false };
+    std::atomic<bool> m_canceled {false};
     QBasicMutex m_mutex;
     QVarLengthArray<Cancelable *, 2> m_attached; // guarded by m_mutex
 };
@@ -189,7 +189,9 @@ public:
     void unwatch(WatchedRun *run);
 
     //! How often watched runs are checked for cancellation by their caller.
-    static constexpr std::chrono::milliseconds sweepInterval { 20 };
+    static constexpr std::chrono::milliseconds sweepInterval {20};
+    //! How many watched runs one sweep looks at, at most (round-robin).
+    static constexpr int sweepBudget = 2048;
 
     int pendingTimers() const;
     int watchedRuns() const;

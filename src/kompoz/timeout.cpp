@@ -27,10 +27,7 @@ qint64 TimeoutPolicy::timeoutMs() const
     return std::chrono::duration_cast<std::chrono::milliseconds>(timeout()).count();
 }
 
-void TimeoutPolicy::setTimeoutMs(qint64 ms)
-{
-    setTimeout(std::chrono::milliseconds(ms));
-}
+void TimeoutPolicy::setTimeoutMs(qint64 ms) { setTimeout(std::chrono::milliseconds(ms)); }
 
 void TimeoutPolicy::recordEnd(bool timedOut)
 {

@@ -62,27 +62,29 @@ protected:
 
 private:
     std::atomic<qint64> m_timeoutNs;
-    std::atomic<int> m_timedOutCount { 0 };
-    std::atomic<bool> m_lastTimedOut { false };
+    std::atomic<int> m_timedOutCount {0};
+    std::atomic<bool> m_lastTimedOut {false};
     int m_announced = 0; // object's thread only
 };
 
 //! \cond internal
 namespace detail {
-template <typename T>
+template<typename T>
 class TimeoutNode;
 
 // References: one for the inner run (dropped when it completes), one for the timer service
 // while the deadline is pending, and the starter's until start() returns.
-template <typename T>
+template<typename T>
 class TimeoutFrame final : public TimerEntry, public Sink<T>
 {
 public:
     TimeoutFrame(const TimeoutNode<T> *node, Sink<T> *parent, Scope *scope, const T &ctx)
-        : m_node(node), m_parent(parent), m_outer(scope), m_inner(Ref<Scope>::adopt(new Scope(scope))),
+        : m_node(node),
+          m_parent(parent),
+          m_outer(scope),
+          m_inner(Ref<Scope>::adopt(new Scope(scope))),
           m_ctx(ctx)
-    {
-    }
+    { }
 
     void start(const Node<T> *inner, T ctx)
     {
@@ -132,8 +134,8 @@ public:
         if (error)
             m_parent->complete(errorCompletion(std::move(m_ctx), std::move(error)));
         else
-            m_parent->complete(valueCompletion(false, changed ? std::move(*changed) : std::move(m_ctx),
-                                               Outcome::TimedOut));
+            m_parent->complete(valueCompletion(
+                    false, changed ? std::move(*changed) : std::move(m_ctx), Outcome::TimedOut));
     }
 
 private:
@@ -142,18 +144,18 @@ private:
     Scope *m_outer;
     Ref<Scope> m_inner;
     T m_ctx; // the input, for the timeout's result
-    std::atomic<bool> m_settled { false };
-    std::atomic<bool> m_armed { false }; // a deadline was (being) added
+    std::atomic<bool> m_settled {false};
+    std::atomic<bool> m_armed {false}; // a deadline was (being) added
 };
 
-template <typename T>
+template<typename T>
 class TimeoutNode final : public Node<T>
 {
 public:
-    TimeoutNode(NodePtr<T> inner, std::shared_ptr<TimeoutPolicy> policy, std::function<T(T)> onTimeout)
+    TimeoutNode(NodePtr<T> inner, std::shared_ptr<TimeoutPolicy> policy,
+                std::function<T(T)> onTimeout)
         : m_inner(std::move(inner)), m_policy(std::move(policy)), m_onTimeout(std::move(onTimeout))
-    {
-    }
+    { }
     void start(T ctx, Sink<T> *sink, Scope *scope) const override
     {
         auto *f = new TimeoutFrame<T>(this, sink, scope, ctx);
@@ -164,8 +166,8 @@ public:
     {
         out += QLatin1String("AsyncTimeout(");
         m_inner->describe(out);
-        out += QLatin1String(", timeout=") + formatSeconds(m_policy->timeout().count() / 1e9)
-                + QLatin1Char(')');
+        out += QLatin1String(", timeout=") + formatSeconds(m_policy->timeout().count() / 1e9) +
+                QLatin1Char(')');
     }
     TimeoutPolicy *policy() const { return m_policy.get(); }
     const std::function<T(T)> &onTimeout() const { return m_onTimeout; }
@@ -179,7 +181,7 @@ private:
 //! \endcond
 
 //! kompoz's AsyncTimeout.
-template <typename T>
+template<typename T>
 class AsyncTimeout : public AsyncCombinator<T>
 {
 public:
@@ -188,8 +190,7 @@ public:
         : AsyncCombinator<T>(std::make_shared<detail::TimeoutNode<T>>(
                   detail::checked(inner, "withTimeout", "inner"), policy, std::move(onTimeout))),
           m_policy(std::move(policy))
-    {
-    }
+    { }
     //! kompoz's timed_out: the last run timed out (not meaningful under concurrency: see
     //! policy()->timedOutCount()).
     bool timedOut() const { return m_policy->timedOut(); }
@@ -207,7 +208,7 @@ private:
 
 //! kompoz's with_timeout(). `onTimeout` is any callable T -> T (it does not take part in
 //! deducing T). Throws std::invalid_argument for an empty `inner` or a timeout <= 0.
-template <typename T, typename Rep, typename Period, typename OnTimeout = std::function<T(T)>>
+template<typename T, typename Rep, typename Period, typename OnTimeout = std::function<T(T)>>
 AsyncTimeout<T> withTimeout(AsyncCombinator<T> inner, std::chrono::duration<Rep, Period> timeout,
                             OnTimeout &&onTimeout = {})
 {

@@ -17,7 +17,7 @@ Q_NAMESPACE_EXPORT(KOMPOZ_EXPORT)
 //! \code
 //! auto [ok, user] = check.run(user).result();
 //! \endcode
-template <typename T>
+template<typename T>
 struct Result
 {
     bool ok;
