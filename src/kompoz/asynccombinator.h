@@ -578,18 +578,24 @@ private:
     {
         struct Posted
         {
-            const FunctionNode *node;
-            Sink<T> *sink;
-            Scope *scope;
+            const FunctionNode *node = nullptr;
+            Sink<T> *sink = nullptr;
+            Scope *scope = nullptr;
             std::optional<T> ctx;
             bool ran = false;
             ~Posted()
             {
-                if (!ran)
+                if (!ran && ctx)
                     sink->complete(canceledCompletion(std::move(*ctx)));
             }
         };
-        auto posted = std::make_shared<Posted>(Posted {this, sink, scope, std::move(ctx)});
+        // Built in place: a temporary Posted moved into make_shared would run its destructor
+        // and end the run as cancelled before the posted call ran.
+        auto posted = std::make_shared<Posted>();
+        posted->node = this;
+        posted->sink = sink;
+        posted->scope = scope;
+        posted->ctx.emplace(std::move(ctx));
         QMetaObject::invokeMethod(
                 context,
                 [posted] {
