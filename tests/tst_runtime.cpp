@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+// Threads and event loops: run() from threads without an event loop, blocking waits on the
+// main thread, cancelling returned futures, and signals reaching a receiver in the main thread.
+
+#include <kompoz/kompoz.h>
+
+#include "kompoztest.h"
+
+#include <QThread>
+#include <QThreadPool>
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+using namespace std::chrono_literals;
+using kompoz::AsyncCombinator;
+using kompoz::CircuitState;
+using kompoz::Result;
+using kompoztest::Tasks;
+
+Q_DECLARE_METATYPE(AsyncCombinator<int>)
+
+namespace {
+//! A QPromise finished later by a QThreadPool job: work that ends in another thread.
+QFuture<bool> finishedElsewhere(QThreadPool *pool, bool verdict)
+{
+    auto promise = std::make_shared<QPromise<bool>>();
+    promise->start();
+    QFuture<bool> f = promise->future();
+    pool->start([promise, verdict] {
+        QThread::yieldCurrentThread();
+        promise->addResult(verdict);
+        promise->finish();
+    });
+    return f;
+}
+} // namespace
+
+class tst_Runtime : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init() { m_watchdog.arm(); }
+    void cleanup() { m_watchdog.disarm(); }
+
+    void runFromThreadPoolWorkers();
+    void waitForFinishedOnMainThread();
+    void cancelReturnedFuture_data();
+    void cancelReturnedFuture();
+    void cancelFromWorkerWithoutEventLoop();
+    void cancelAfterFinishKeepsResult();
+    void signalsReachMainThreadReceiver();
+    void countsConsistentUnderConcurrency();
+    void runNeverBlocksCaller();
+
+private:
+    kompoztest::Watchdog m_watchdog;
+};
+
+void tst_Runtime::runFromThreadPoolWorkers()
+{
+    QThreadPool finishers;
+    finishers.setMaxThreadCount(2);
+    Tasks<bool> never;
+    auto work = kompoz::asyncRule<int>([&](int x) -> QFuture<bool> {
+        switch (x % 3) {
+        case 0:
+            return kompoztest::ready(true); // already done
+        case 1:
+            return finishedElsewhere(&finishers, true); // done in another thread
+        default:
+            return never.start(x); // never done: the timeout ends it
+        }
+    });
+    auto guarded = kompoz::circuitBreaker(kompoz::limited(kompoz::withTimeout(work, 200ms), 16),
+                                          1000000, 30s);
+    QThreadPool workers;
+    workers.setMaxThreadCount(8);
+    constexpr int Jobs = 8, RunsPerJob = 30;
+    std::atomic<int> ok {0}, notOk {0}, noResult {0};
+    for (int j = 0; j < Jobs; ++j) {
+        workers.start([&, j] {
+            QList<QFuture<Result<int>>> fs;
+            for (int i = 0; i < RunsPerJob; ++i)
+                fs.append(guarded.run(j * RunsPerJob + i));
+            for (auto &f : fs) {
+                f.waitForFinished(); // no event loop in this thread
+                if (f.resultCount() == 0)
+                    ++noResult;
+                else if (f.result().ok)
+                    ++ok;
+                else
+                    ++notOk;
+            }
+        });
+    }
+    QVERIFY(workers.waitForDone(60000));
+    finishers.waitForDone();
+    // x % 3 == 2 never finishes: the timeout ends those runs with {false, ctx}.
+    const int total = Jobs * RunsPerJob;
+    int expectedFailures = 0;
+    for (int x = 0; x < total; ++x)
+        expectedFailures += x % 3 == 2 ? 1 : 0;
+    QCOMPARE(noResult.load(), 0);
+    QCOMPARE(notOk.load(), expectedFailures);
+    QCOMPARE(ok.load(), total - expectedFailures);
+    QCOMPARE(guarded.stats().successCount, total - expectedFailures);
+    QCOMPARE(never.canceled(), expectedFailures); // each timed-out task was cancelled
+}
+
+void tst_Runtime::waitForFinishedOnMainThread()
+{
+    QThreadPool finishers;
+    auto rule = kompoz::asyncRule<int>([&](int) { return finishedElsewhere(&finishers, true); });
+    auto chain = kompoz::circuitBreaker(kompoz::limited(rule & rule, 1)) >> rule;
+    QFuture<Result<int>> f = chain.run(1);
+    f.waitForFinished(); // the main thread blocks; nothing here needs its event loop
+    QCOMPARE(f.result().ok, true);
+    finishers.waitForDone();
+}
+
+void tst_Runtime::cancelReturnedFuture_data()
+{
+    QTest::addColumn<AsyncCombinator<int>>("combinator");
+    QTest::addColumn<QSharedPointer<Tasks<bool>>>("tasks");
+    auto add = [](const char *name, auto make) {
+        auto tasks = QSharedPointer<Tasks<bool>>::create();
+        auto leaf = kompoz::asyncRule<int>(tasks->fn());
+        QTest::newRow(name) << AsyncCombinator<int>(make(leaf)) << tasks;
+    };
+    add("rule", [](AsyncCombinator<int> l) { return l; });
+    add("& chain", [](AsyncCombinator<int> l) {
+        return kompoz::asyncRule<int>([](int) { return true; }) & l;
+    });
+    add("timeout", [](AsyncCombinator<int> l) { return kompoz::withTimeout(l, 30s); });
+    add("limited", [](AsyncCombinator<int> l) { return kompoz::limited(l, 1); });
+    add("breaker", [](AsyncCombinator<int> l) { return kompoz::circuitBreaker(l); });
+    add("parallelAnd", [](AsyncCombinator<int> l) { return kompoz::parallelAnd({l}); });
+    add("parallelOr", [](AsyncCombinator<int> l) { return kompoz::parallelOr({l}); });
+    add("all layers", [](AsyncCombinator<int> l) {
+        return kompoz::circuitBreaker(kompoz::withTimeout(kompoz::limited(l, 2), 30s));
+    });
+}
+
+void tst_Runtime::cancelReturnedFuture()
+{
+    QFETCH(AsyncCombinator<int>, combinator);
+    QFETCH(QSharedPointer<Tasks<bool>>, tasks);
+    QFuture<Result<int>> f = combinator.run(1);
+    QCOMPARE(tasks->started(), 1);
+    QVERIFY(!f.isFinished());
+    f.cancel();
+    f.waitForFinished(); // returns: the cancelled future finishes
+    QVERIFY(f.isCanceled());
+    QCOMPARE(f.resultCount(), 0);
+    QVERIFY(tasks->isCanceled(0)); // the inner work it waited on was cancelled
+}
+
+void tst_Runtime::cancelFromWorkerWithoutEventLoop()
+{
+    Tasks<bool> tasks;
+    auto c = kompoz::withTimeout(kompoz::asyncRule<int>(tasks.fn()), 30s);
+    std::atomic<bool> finished {false}, canceled {false};
+    std::unique_ptr<QThread> t(QThread::create([&] {
+        QFuture<Result<int>> f = c.run(1);
+        f.cancel();
+        f.waitForFinished();
+        finished = f.isFinished();
+        canceled = f.isCanceled() && f.resultCount() == 0;
+    }));
+    t->start();
+    QVERIFY(t->wait(QDeadlineTimer(20000)));
+    QVERIFY(finished.load());
+    QVERIFY(canceled.load());
+    QVERIFY(tasks.isCanceled(0));
+}
+
+void tst_Runtime::cancelAfterFinishKeepsResult()
+{
+    Tasks<bool> tasks;
+    auto c = kompoz::asyncRule<int>(tasks.fn());
+    QFuture<Result<int>> f = c.run(1);
+    tasks.finish(0, true);
+    QVERIFY(kompoztest::waitFor(f));
+    f.cancel(); // too late: Qt keeps the result (qt64-pitfalls #5)
+    QCOMPARE(f.resultCount(), 1);
+    QCOMPARE(f.result().ok, true);
+}
+
+void tst_Runtime::signalsReachMainThreadReceiver()
+{
+    auto failing = kompoz::asyncRule<int>([](int) { return false; });
+    auto cb = kompoz::circuitBreaker(failing, 5, 30s);
+    Tasks<bool> never;
+    auto timed = kompoz::withTimeout(kompoz::asyncRule<int>(never.fn()), 50ms);
+    QObject receiver; // lives in the main thread
+    std::atomic<int> states {0}, rejected {0}, timedOut {0};
+    std::atomic<bool> wrongThread {false};
+    auto check = [&] {
+        if (QThread::currentThread() != thread())
+            wrongThread = true;
+    };
+    connect(cb.breaker(), &kompoz::CircuitBreaker::stateChanged, &receiver, [&](CircuitState s) {
+        check();
+        if (s == CircuitState::Open)
+            ++states;
+    });
+    connect(cb.breaker(), &kompoz::CircuitBreaker::callRejected, &receiver, [&] {
+        check();
+        ++rejected;
+    });
+    connect(timed.policy(), &kompoz::TimeoutPolicy::runTimedOut, &receiver, [&] {
+        check(); // emitted by the timer thread, delivered here
+        ++timedOut;
+    });
+    QThreadPool workers;
+    for (int j = 0; j < 4; ++j) {
+        workers.start([&] {
+            for (int i = 0; i < 5; ++i)
+                cb.run(i).waitForFinished();
+        });
+    }
+    QFuture<Result<int>> late = timed.run(1);
+    QVERIFY(workers.waitForDone(20000));
+    QTRY_COMPARE(states.load(), 1);
+    QCOMPARE_ENUM(cb.state(), CircuitState::Open);
+    QTRY_COMPARE(rejected.load(), cb.stats().rejectedCount);
+    QVERIFY(rejected.load() > 0);
+    QTRY_COMPARE(timedOut.load(), 1);
+    QVERIFY(!wrongThread.load());
+    QVERIFY(kompoztest::waitFor(late));
+}
+
+void tst_Runtime::countsConsistentUnderConcurrency()
+{
+    auto verdict = kompoz::asyncRule<int>([](int x) { return x % 2 == 0; });
+    auto cb = kompoz::circuitBreaker(verdict, 1000000, 30s);
+    auto timed = kompoz::withTimeout(cb, 30s);
+    constexpr int Threads = 8, Runs = 250;
+    std::vector<std::unique_ptr<QThread>> threads;
+    for (int t = 0; t < Threads; ++t) {
+        threads.emplace_back(QThread::create([&, t] {
+            for (int i = 0; i < Runs; ++i)
+                timed.run(t * Runs + i).waitForFinished();
+        }));
+        threads.back()->start();
+    }
+    for (auto &t : threads)
+        QVERIFY(t->wait(QDeadlineTimer(60000)));
+    QCOMPARE(cb.stats().successCount, Threads * Runs / 2);
+    QCOMPARE(cb.stats().rejectedCount, 0);
+    QCOMPARE(timed.policy()->timedOutCount(), 0);
+}
+
+void tst_Runtime::runNeverBlocksCaller()
+{
+    // A full limiter queues the run instead of blocking this thread.
+    Tasks<bool> tasks;
+    auto lim = kompoz::limited(kompoz::asyncRule<int>(tasks.fn()), 1);
+    QFuture<Result<int>> first = lim.run(1);
+    QFuture<Result<int>> second = lim.run(2); // returns at once, not finished
+    QVERIFY(!second.isFinished());
+    // The event loop keeps running while the run waits.
+    bool ticked = false;
+    QTimer::singleShot(0, this, [&] { ticked = true; });
+    QTRY_VERIFY(ticked);
+    tasks.finish(0, true);
+    QVERIFY(tasks.waitForStarted(2));
+    tasks.finish(1, true);
+    QVERIFY(kompoztest::waitFor(second));
+    QVERIFY(kompoztest::waitFor(first));
+}
+
+QTEST_GUILESS_MAIN(tst_Runtime)
+#include "tst_runtime.moc"
