@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: MIT
+#include "dashboardwindow.h"
+
+#include "loadgenerator.h"
+#include "servicepanel.h"
+#include "simulator.h"
+
+#include <kompoz/circuitbreakerview.h>
+#include <kompoz/kompoz.h>
+#include <kompoz/statebadge.h>
+
+#include <QApplication>
+#include <QDateTime>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStyleFactory>
+#include <QTimer>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+
+#include <sys/resource.h>
+
+namespace {
+double cpuSeconds()
+{
+    rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_utime.tv_sec) + double(usage.ru_utime.tv_usec) / 1e6 +
+            double(usage.ru_stime.tv_sec) + double(usage.ru_stime.tv_usec) / 1e6;
+}
+
+double wallSeconds()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+}
+
+const ServiceConfig kServices[] = {
+        // name, pool, maxConcurrent, timeoutMs, threshold, recoveryMs, halfOpen, failure%, median,
+        // spread
+        {QStringLiteral("payments"), QString(), 32, 300, 5, 5000, 1, 2, 45, 20},
+        {QStringLiteral("inventory"), QStringLiteral("backend"), 48, 300, 5, 5000, 1, 4, 25, 10},
+        {QStringLiteral("search"), QStringLiteral("backend"), 48, 300, 5, 5000, 1, 1, 80, 40},
+};
+} // namespace
+
+void applyDashboardTheme()
+{
+    QApplication::setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
+    QPalette p;
+    const QColor window(0x0d, 0x11, 0x17), base(0x16, 0x1b, 0x22), text(0xe6, 0xed, 0xf3);
+    const QColor muted(0x8b, 0x94, 0x9e), button(0x21, 0x26, 0x2d), accent(0x2f, 0x81, 0xf7);
+    p.setColor(QPalette::Window, window);
+    p.setColor(QPalette::WindowText, text);
+    p.setColor(QPalette::Base, QColor(0x0d, 0x11, 0x17));
+    p.setColor(QPalette::AlternateBase, base);
+    p.setColor(QPalette::Text, text);
+    p.setColor(QPalette::PlaceholderText, muted);
+    p.setColor(QPalette::Button, button);
+    p.setColor(QPalette::ButtonText, text);
+    p.setColor(QPalette::Highlight, accent);
+    p.setColor(QPalette::HighlightedText, Qt::white);
+    p.setColor(QPalette::ToolTipBase, base);
+    p.setColor(QPalette::ToolTipText, text);
+    p.setColor(QPalette::Mid, QColor(0x30, 0x36, 0x3d));
+    p.setColor(QPalette::Dark, QColor(0x01, 0x04, 0x09));
+    p.setColor(QPalette::Light, QColor(0x3d, 0x44, 0x4d));
+    p.setColor(QPalette::Midlight, QColor(0x30, 0x36, 0x3d));
+    p.setColor(QPalette::Shadow, Qt::black);
+    p.setColor(QPalette::Link, accent);
+    p.setColor(QPalette::Disabled, QPalette::Text, muted);
+    p.setColor(QPalette::Disabled, QPalette::ButtonText, muted);
+    p.setColor(QPalette::Disabled, QPalette::WindowText, muted);
+    QApplication::setPalette(p);
+    QFont f = QApplication::font();
+    f.setFamilies({QStringLiteral("DejaVu Sans"), QStringLiteral("Noto Sans"), f.family()});
+    f.setPointSizeF(9.5);
+    QApplication::setFont(f);
+}
+
+DashboardWindow::DashboardWindow(QWidget *parent)
+    : QMainWindow(parent), m_simulator(std::make_shared<Simulator>())
+{
+    setObjectName(QStringLiteral("dashboard"));
+    setWindowTitle(tr("Kompoz dashboard"));
+    m_clock.start();
+    for (const ServiceConfig &config : kServices)
+        m_panels.append(new ServicePanel(config, m_simulator));
+    std::vector<LoadGenerator::Target> targets;
+    for (ServicePanel *panel : std::as_const(m_panels))
+        targets.push_back(panel->measured());
+    m_load = std::make_unique<LoadGenerator>(std::move(targets));
+    m_load->setRate(200);
+    buildUi();
+
+    for (ServicePanel *panel : std::as_const(m_panels)) {
+        connect(panel->breaker().breaker(), &kompoz::CircuitBreaker::transitioned, this,
+                [this, name = panel->name()](kompoz::CircuitState from, kompoz::CircuitState to) {
+                    logTransition(name, from, to);
+                });
+    }
+    auto *ticker = new QTimer(this);
+    connect(ticker, &QTimer::timeout, this, &DashboardWindow::updateStatus);
+    ticker->start(1000);
+    m_cpuTickS = cpuSeconds();
+    m_wallTickS = wallSeconds();
+    resize(1640, 1010);
+}
+
+DashboardWindow::~DashboardWindow()
+{
+    // The load stops first, then the simulator answers what is left while the panels (and the
+    // combinators they own) still exist.
+    m_load.reset();
+    m_simulator.reset();
+}
+
+void DashboardWindow::buildUi()
+{
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+    layout->setContentsMargins(18, 14, 18, 14);
+    layout->setSpacing(12);
+
+    // Header: what this is, and the load generator.
+    auto *header = new QHBoxLayout;
+    auto *titles = new QVBoxLayout;
+    titles->setSpacing(0);
+    auto *title = new QLabel(tr("Kompoz dashboard"), central);
+    QFont tf = title->font();
+    tf.setPointSizeF(tf.pointSizeF() * 1.7);
+    tf.setBold(true);
+    title->setFont(tf);
+    auto *subtitle = new QLabel(
+            tr("Each service: withMetrics(circuitBreaker(withTimeout(limited(call)))) · "
+               "inventory and search share the limited pool “backend”"),
+            central);
+    subtitle->setForegroundRole(QPalette::PlaceholderText);
+    titles->addWidget(title);
+    titles->addWidget(subtitle);
+    header->addLayout(titles, 1);
+
+    auto *loadBox = new QFrame(central);
+    loadBox->setObjectName(QStringLiteral("loadGenerator"));
+    auto *loadLayout = new QHBoxLayout(loadBox);
+    loadLayout->setContentsMargins(0, 0, 0, 0);
+    loadLayout->setSpacing(8);
+    auto *loadCaption = new QLabel(tr("Load"), loadBox);
+    loadCaption->setForegroundRole(QPalette::PlaceholderText);
+    m_rateSlider = new QSlider(Qt::Horizontal, loadBox);
+    m_rateSlider->setObjectName(QStringLiteral("rateSlider"));
+    m_rateSlider->setRange(0, 3000);
+    m_rateSlider->setMinimumWidth(180);
+    m_rate = new QSpinBox(loadBox);
+    m_rate->setObjectName(QStringLiteral("rate"));
+    m_rate->setRange(0, 20000);
+    m_rate->setSingleStep(50);
+    m_rate->setSuffix(tr(" req/s"));
+    m_rate->setKeyboardTracking(false);
+    m_loadSwitch = new QPushButton(tr("Start load"), loadBox);
+    m_loadSwitch->setObjectName(QStringLiteral("loadSwitch"));
+    m_loadSwitch->setCheckable(true);
+    m_loadSwitch->setMinimumWidth(100);
+    loadLayout->addWidget(loadCaption);
+    loadLayout->addWidget(m_rateSlider);
+    loadLayout->addWidget(m_rate);
+    loadLayout->addWidget(m_loadSwitch);
+    header->addWidget(loadBox, 0, Qt::AlignVCenter);
+    layout->addLayout(header);
+
+    m_rateSlider->setValue(m_load->rate());
+    m_rate->setValue(m_load->rate());
+    connect(m_rateSlider, &QSlider::valueChanged, m_rate, &QSpinBox::setValue);
+    connect(m_rate, &QSpinBox::valueChanged, this, [this](int v) {
+        const QSignalBlocker block(m_rateSlider);
+        m_rateSlider->setValue(v);
+        m_load->setRate(v);
+    });
+    connect(m_loadSwitch, &QPushButton::toggled, this, [this](bool on) {
+        m_load->setRunning(on);
+        m_loadSwitch->setText(on ? tr("Stop load") : tr("Start load"));
+    });
+
+    // The cards.
+    auto *cards = new QHBoxLayout;
+    cards->setSpacing(12);
+    for (ServicePanel *panel : std::as_const(m_panels))
+        cards->addWidget(panel, 1);
+    layout->addLayout(cards, 1);
+
+    // The event log, and a status line under it.
+    auto *logCaption = new QLabel(tr("STATE TRANSITIONS"), central);
+    QFont cf = logCaption->font();
+    cf.setPointSizeF(cf.pointSizeF() * 0.78);
+    cf.setBold(true);
+    cf.setLetterSpacing(QFont::PercentageSpacing, 108);
+    logCaption->setFont(cf);
+    logCaption->setForegroundRole(QPalette::PlaceholderText);
+    layout->addWidget(logCaption);
+    m_log = new QTreeWidget(central);
+    m_log->setObjectName(QStringLiteral("eventLog"));
+    m_log->setRootIsDecorated(false);
+    m_log->setUniformRowHeights(true);
+    m_log->setAlternatingRowColors(true);
+    m_log->setHeaderLabels(
+            {tr("Time"), tr("+s"), tr("Service"), tr("From"), tr("To"), tr("At the time")});
+    m_log->header()->setStretchLastSection(true);
+    m_log->setColumnWidth(0, 110);
+    m_log->setColumnWidth(1, 70);
+    m_log->setColumnWidth(2, 120);
+    m_log->setColumnWidth(3, 110);
+    m_log->setColumnWidth(4, 110);
+    m_log->setFixedHeight(170);
+    m_log->setFrameShape(QFrame::NoFrame);
+    layout->addWidget(m_log);
+
+    auto *status = new QHBoxLayout;
+    m_status = new QLabel(central);
+    m_status->setObjectName(QStringLiteral("status"));
+    m_status->setForegroundRole(QPalette::PlaceholderText);
+    m_cpu = new QLabel(central);
+    m_cpu->setObjectName(QStringLiteral("cpu"));
+    m_cpu->setForegroundRole(QPalette::PlaceholderText);
+    status->addWidget(m_status, 1);
+    status->addWidget(m_cpu);
+    layout->addLayout(status);
+    setCentralWidget(central);
+    updateStatus();
+}
+
+QStringList DashboardWindow::scenarios()
+{
+    return {QStringLiteral("outage"), QStringLiteral("load2000")};
+}
+
+ServicePanel *DashboardWindow::panel(const QString &name) const
+{
+    for (ServicePanel *p : m_panels) {
+        if (p->name() == name)
+            return p;
+    }
+    return nullptr;
+}
+
+QList<ServicePanel *> DashboardWindow::panels() const { return m_panels; }
+
+double DashboardWindow::elapsedS() const { return double(m_clock.nsecsElapsed()) / 1e9; }
+
+void DashboardWindow::at(double seconds, const QString &what, std::function<void()> step)
+{
+    QTimer::singleShot(
+            int(seconds * 1000), Qt::PreciseTimer, this, [this, what, step = std::move(step)] {
+                if (!m_running)
+                    return;
+                step();
+                if (!what.isEmpty()) {
+                    m_steps << QStringLiteral("%1  %2").arg(elapsedS(), 6, 'f', 2).arg(what);
+                    logNote(what);
+                    Q_EMIT scenarioStep(what);
+                }
+            });
+}
+
+bool DashboardWindow::play(const QString &scenario, double durationS, int rate)
+{
+    if (!scenario.isEmpty() && !scenarios().contains(scenario))
+        return false;
+    m_scenario = scenario;
+    m_running = true;
+    m_transitions.clear();
+    m_problems.clear();
+    m_steps.clear();
+    m_log->clear();
+    m_clock.restart();
+
+    double defaultDuration = 10;
+    int defaultRate = m_load->rate();
+    if (scenario == QLatin1String("outage")) {
+        // Short recovery and timeouts of its own, so the whole story (open, half-open trials
+        // failing during the outage, closed after it) fits in a dozen seconds.
+        defaultDuration = 13;
+        defaultRate = 300;
+        for (ServicePanel *p : std::as_const(m_panels)) {
+            p->setBreakerSettings(5, 1000, 2);
+            p->setTimeoutMs(250);
+            p->setOutage(false);
+            p->setHang(false);
+        }
+        panel(QStringLiteral("payments"))->setFailureRate(1);
+        panel(QStringLiteral("inventory"))->setFailureRate(3);
+        panel(QStringLiteral("search"))->setFailureRate(1);
+        panel(QStringLiteral("search"))->setLatency(70, 30);
+        at(3, tr("payments: outage on"),
+           [this] { panel(QStringLiteral("payments"))->setOutage(true); });
+        at(8, tr("payments: outage off"),
+           [this] { panel(QStringLiteral("payments"))->setOutage(false); });
+        at(9, tr("search: hang on"), [this] { panel(QStringLiteral("search"))->setHang(true); });
+        at(10, tr("search: hang off"), [this] { panel(QStringLiteral("search"))->setHang(false); });
+    } else if (scenario == QLatin1String("load2000")) {
+        defaultDuration = 20;
+        defaultRate = 2000;
+        for (ServicePanel *p : std::as_const(m_panels)) {
+            p->setBreakerSettings(20, 2000, 2);
+            p->setTimeoutMs(500);
+            p->setOutage(false);
+            p->setHang(false);
+            p->setFailureRate(1);
+            p->setLatency(20, 8);
+        }
+        panel(QStringLiteral("payments"))->setMaxConcurrent(200);
+        panel(QStringLiteral("inventory"))->setMaxConcurrent(400);
+    }
+    m_durationS = durationS > 0 ? durationS : defaultDuration;
+    m_targetRate = rate >= 0 ? rate : defaultRate;
+    m_rate->setValue(m_targetRate);
+
+    m_sentAtStart = m_load->sent();
+    m_cpuStartS = cpuSeconds();
+    m_wallStartS = wallSeconds();
+    m_loadSwitch->setChecked(true);
+    logNote(scenario.isEmpty()
+                    ? tr("run started at %1 req/s").arg(m_targetRate)
+                    : tr("scenario “%1” started at %2 req/s").arg(scenario).arg(m_targetRate));
+    QTimer::singleShot(int(m_durationS * 1000), Qt::PreciseTimer, this,
+                       &DashboardWindow::finishRun);
+    updateStatus();
+    return true;
+}
+
+void DashboardWindow::finishRun()
+{
+    m_sentAtEnd = m_load->sent();
+    m_loadSeconds = wallSeconds() - m_wallStartS;
+    m_cpuPercent = 100.0 * (cpuSeconds() - m_cpuStartS) / qMax(1e-6, m_loadSeconds);
+    m_loadSwitch->setChecked(false);
+    logNote(tr("load stopped"));
+    waitForQuiet(60);
+}
+
+void DashboardWindow::waitForQuiet(int attemptsLeft)
+{
+    // Calls in flight end (or time out) and their counts reach the views before judging.
+    bool quiet = true;
+    for (ServicePanel *p : std::as_const(m_panels))
+        quiet = quiet && p->limited().pool()->active() == 0 && p->limited().pool()->queued() == 0;
+    if (!quiet && attemptsLeft > 0) {
+        QTimer::singleShot(50, this, [this, attemptsLeft] { waitForQuiet(attemptsLeft - 1); });
+        return;
+    }
+    // Two view refresh intervals: the last coalesced notifications have been drawn.
+    QTimer::singleShot(300, this, [this] {
+        evaluate();
+        m_running = false;
+        updateStatus();
+        Q_EMIT scenarioFinished(asExpected());
+    });
+}
+
+void DashboardWindow::evaluate()
+{
+    m_problems.clear();
+    for (ServicePanel *p : std::as_const(m_panels)) {
+        if (p->breaker().state() != kompoz::CircuitState::Closed)
+            m_problems << tr("%1 ended %2, not Closed")
+                                  .arg(p->name(), kompoz::toString(p->breaker().state()));
+    }
+    if (m_scenario == QLatin1String("outage")) {
+        const QString payments = QStringLiteral("payments");
+        double opened = -1, closedAfter = -1;
+        for (const Transition &t : m_transitions) {
+            if (t.service != payments)
+                continue;
+            if (t.to == kompoz::CircuitState::Open && opened < 0) {
+                opened = t.atS;
+                if (t.atS < 3.0)
+                    m_problems << tr("payments opened at %1 s, before the outage")
+                                          .arg(t.atS, 0, 'f', 2);
+            }
+            if (t.from == kompoz::CircuitState::HalfOpen && t.to == kompoz::CircuitState::Closed &&
+                t.atS >= 8.0 && closedAfter < 0)
+                closedAfter = t.atS;
+        }
+        if (opened < 0 || opened > 8.0)
+            m_problems << tr("payments did not open during the outage (3 s to 8 s)");
+        if (closedAfter < 0)
+            m_problems << tr("payments did not close (Half-open → Closed) after the outage");
+        else if (closedAfter > 15.0)
+            m_problems
+                    << tr("payments closed only at %1 s (after 15 s)").arg(closedAfter, 0, 'f', 2);
+    } else if (m_scenario == QLatin1String("load2000")) {
+        const double achieved = double(m_sentAtEnd - m_sentAtStart) / qMax(1e-6, m_loadSeconds);
+        if (achieved < 0.9 * m_targetRate)
+            m_problems << tr("sent %1 req/s, under 90 % of %2")
+                                  .arg(achieved, 0, 'f', 0)
+                                  .arg(m_targetRate);
+        if (m_cpuPercent >= 100)
+            m_problems << tr("CPU use %1 % of one core, not under one core")
+                                  .arg(m_cpuPercent, 0, 'f', 1);
+    }
+}
+
+void DashboardWindow::logTransition(const QString &service, kompoz::CircuitState from,
+                                    kompoz::CircuitState to)
+{
+    const double at = elapsedS();
+    if (m_running)
+        m_transitions.push_back({at, service, from, to});
+    const ServicePanel *p = panel(service);
+    const kompoz::CircuitBreakerStats s = p->breaker().stats();
+    auto *item = new QTreeWidgetItem({QTime::currentTime().toString(QStringLiteral("HH:mm:ss.zzz")),
+                                      QString::number(at, 'f', 2), service,
+                                      kompoz::StateBadge::label(from),
+                                      kompoz::StateBadge::label(to),
+                                      tr("%1 consecutive failures · %2 successes · %3 rejected")
+                                              .arg(s.failureCount)
+                                              .arg(s.successCount)
+                                              .arg(s.rejectedCount)});
+    item->setForeground(3, kompoz::StateBadge::color(from));
+    item->setForeground(4, kompoz::StateBadge::color(to));
+    QFont bold = item->font(4);
+    bold.setBold(true);
+    item->setFont(4, bold);
+    m_log->insertTopLevelItem(0, item);
+    // A long session must not grow without bound.
+    while (m_log->topLevelItemCount() > 500)
+        delete m_log->takeTopLevelItem(m_log->topLevelItemCount() - 1);
+}
+
+void DashboardWindow::logNote(const QString &text)
+{
+    auto *item = new QTreeWidgetItem({QTime::currentTime().toString(QStringLiteral("HH:mm:ss.zzz")),
+                                      QString::number(elapsedS(), 'f', 2), QString(), QString(),
+                                      QString(), text});
+    for (int c = 0; c < 6; ++c)
+        item->setForeground(c, palette().color(QPalette::PlaceholderText));
+    m_log->insertTopLevelItem(0, item);
+}
+
+void DashboardWindow::updateStatus()
+{
+    const double cpu = cpuSeconds(), wall = wallSeconds();
+    const double percent = 100.0 * (cpu - m_cpuTickS) / qMax(1e-6, wall - m_wallTickS);
+    m_cpuTickS = cpu;
+    m_wallTickS = wall;
+    m_cpu->setText(tr("CPU %1 % of one core").arg(percent, 0, 'f', 1));
+    QString text;
+    if (!m_scenario.isEmpty())
+        text = m_running ? tr("Scenario “%1” · %2 s of %3 s")
+                                   .arg(m_scenario)
+                                   .arg(elapsedS(), 0, 'f', 0)
+                                   .arg(m_durationS, 0, 'f', 0)
+                         : tr("Scenario “%1” finished: %2")
+                                   .arg(m_scenario,
+                                        asExpected() ? tr("as expected") : m_problems.join(u"; "));
+    else
+        text = tr("Interactive · %1 req/s · %2 requests sent")
+                       .arg(m_load->isRunning() ? m_load->rate() : 0)
+                       .arg(m_load->sent());
+    m_status->setText(text);
+}
+
+QString DashboardWindow::summary() const
+{
+    QString out;
+    const auto line = [&out](const QString &s) { out += s + QLatin1Char('\n'); };
+    line(tr("kompoz-dashboard: %1, %2 s, finished %3")
+                 .arg(m_scenario.isEmpty() ? tr("interactive run")
+                                           : tr("scenario “%1”").arg(m_scenario))
+                 .arg(m_durationS, 0, 'f', 1)
+                 .arg(QDateTime::currentDateTimeUtc().toString(Qt::ISODate)));
+    line(asExpected() ? tr("Result: as expected") : tr("Result: NOT as expected"));
+    for (const QString &p : m_problems)
+        line(QStringLiteral("  - ") + p);
+    line(QString());
+    line(tr("Load: %1 req/s target, %2 sent in %3 s (%4 req/s); CPU %5 % of one core "
+            "(getrusage user+sys over the load period, %6 cores online)")
+                 .arg(m_targetRate)
+                 .arg(m_sentAtEnd - m_sentAtStart)
+                 .arg(m_loadSeconds, 0, 'f', 1)
+                 .arg(double(m_sentAtEnd - m_sentAtStart) / qMax(1e-6, m_loadSeconds), 0, 'f', 0)
+                 .arg(m_cpuPercent, 0, 'f', 1)
+                 .arg(QThread::idealThreadCount()));
+    line(QString());
+    line(tr("Script:"));
+    for (const QString &s : m_steps)
+        line(QStringLiteral("  ") + s);
+    line(QString());
+    line(tr("State transitions (seconds since start):"));
+    if (m_transitions.empty())
+        line(tr("  none"));
+    for (const Transition &t : m_transitions)
+        line(QStringLiteral("  %1  %2  %3 -> %4")
+                     .arg(t.atS, 6, 'f', 2)
+                     .arg(t.service, -10)
+                     .arg(kompoz::toString(t.from), -8)
+                     .arg(kompoz::toString(t.to)));
+    line(QString());
+    QString header = QStringLiteral("%1").arg(tr("Counts"), -26);
+    for (ServicePanel *p : m_panels)
+        header += QStringLiteral("%1").arg(p->name(), 11);
+    line(header);
+    const auto row = [&](const QString &label,
+                         const std::function<QString(ServicePanel *)> &value) {
+        QString s = QStringLiteral("  %1").arg(label, -24);
+        for (ServicePanel *p : m_panels)
+            s += QStringLiteral("%1").arg(value(p), 11);
+        line(s);
+    };
+    using kompoz::Outcome;
+    row(tr("state"), [](ServicePanel *p) { return kompoz::toString(p->breaker().state()); });
+    row(tr("successes"),
+        [](ServicePanel *p) { return QString::number(p->breaker().stats().successCount); });
+    row(tr("consecutive failures"),
+        [](ServicePanel *p) { return QString::number(p->breaker().stats().failureCount); });
+    row(tr("rejected (breaker)"),
+        [](ServicePanel *p) { return QString::number(p->breaker().stats().rejectedCount); });
+    row(tr("timed out"),
+        [](ServicePanel *p) { return QString::number(p->timeout().policy()->timedOutCount()); });
+    row(tr("peak in flight (pool)"),
+        [](ServicePanel *p) { return QString::number(p->limited().pool()->peakActive()); });
+    const std::pair<QString, Outcome> outcomes[] = {
+            {tr("runs: success"), Outcome::Success},    {tr("runs: failure"), Outcome::Failure},
+            {tr("runs: timed out"), Outcome::TimedOut}, {tr("runs: rejected"), Outcome::Rejected},
+            {tr("runs: error"), Outcome::Error},
+    };
+    for (const auto &[label, outcome] : outcomes) {
+        row(label, [outcome = outcome](ServicePanel *p) {
+            return QString::number(p->measured().metrics()->totalCount(outcome));
+        });
+    }
+    row(tr("p50 / p99 ms (last 10 s)"), [](ServicePanel *p) {
+        return QStringLiteral("%1/%2")
+                .arg(p->measured().metrics()->p50LatencyMs(), 0, 'f', 0)
+                .arg(p->measured().metrics()->p99LatencyMs(), 0, 'f', 0);
+    });
+    return out;
+}
