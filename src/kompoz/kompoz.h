@@ -15,5 +15,6 @@
 #include <kompoz/circuitbreaker.h>
 #include <kompoz/clock.h>
 #include <kompoz/limiter.h>
+#include <kompoz/retry.h>
 #include <kompoz/rollingmetrics.h>
 #include <kompoz/timeout.h>
