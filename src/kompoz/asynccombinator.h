@@ -51,10 +51,26 @@ public:
     template<typename Fn>
     static void attach(QFuture<X> &future, Fn &&fn)
     {
-        future.d.setContinuation(
-                [fn = std::forward<Fn>(fn)](const QFutureInterfaceBase &parent) mutable {
-                    fn(QFutureInterface<X>(parent).future());
-                });
+        // The continuation crosses threads through QtCore's own mutex, which ThreadSanitizer
+        // cannot see (QtCore is not instrumented): tell it about the hand-over.
+        struct Job
+        {
+            std::decay_t<Fn> fn;
+            const void *sync;
+            void operator()(const QFutureInterfaceBase &parent)
+            {
+                KOMPOZ_TSAN_ACQUIRE(sync);
+                fn(QFutureInterface<X>(parent).future());
+            }
+            Job(std::decay_t<Fn> &&f, const void *s) : fn(std::move(f)), sync(s) { }
+            Job(const Job &o) : fn(o.fn), sync(o.sync) { }
+            Job(Job &&o) noexcept : fn(std::move(o.fn)), sync(o.sync) { }
+            ~Job() { KOMPOZ_TSAN_ACQUIRE(sync); } // before fn's own destructor runs
+        };
+        const void *sync = future.d.d;
+        std::function<void(const QFutureInterfaceBase &)> job(Job(std::forward<Fn>(fn), sync));
+        KOMPOZ_TSAN_RELEASE(sync);
+        future.d.setContinuation(std::move(job));
     }
 };
 #else
@@ -672,7 +688,7 @@ public:
         for (size_t i = 0; i < m_children.size(); ++i) {
             Child &c = m_children[i];
             {
-                QMutexLocker lock(&m_mutex);
+                Locker lock(m_mutex);
                 if (m_decided)
                     break; // fail-fast or first success already decided: start no more
                 ++m_started;
@@ -684,7 +700,7 @@ public:
                 c.scope->cancel();
             m_node->m_children[i]->start(m_ctx, &c, c.scope);
         }
-        QMutexLocker lock(&m_mutex);
+        Locker lock(m_mutex);
         m_startedAll = true;
         const bool finish = m_finishedChildren == m_started && !m_decided;
         if (finish)
@@ -702,7 +718,7 @@ private:
         std::optional<Completion<T>> early;
         std::vector<Ref<Scope>> toCancel;
         {
-            QMutexLocker lock(&m_mutex);
+            Locker lock(m_mutex);
             ++m_finishedChildren;
             if (!m_decided) {
                 const bool canceledByUs = c.outcome == Outcome::Canceled && m_scope->isCanceled();
@@ -761,7 +777,7 @@ private:
     Ref<Scope> m_scope; // children may outlive the verdict; the scope must outlive them
     T m_ctx;
     std::vector<Child> m_children; // sized once; addresses stay put
-    QBasicMutex m_mutex;
+    Mutex m_mutex;
     int m_started = 0; // guarded by m_mutex
     int m_finishedChildren = 0; // guarded by m_mutex
     bool m_startedAll = false; // guarded by m_mutex

@@ -71,14 +71,14 @@ CircuitBreakerStats CircuitBreaker::statsLocked() const
 
 CircuitBreakerStats CircuitBreaker::stats() const
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     return statsLocked();
 }
 
 #define KOMPOZ_LOCKED_GETTER(type, name, expr) \
     type CircuitBreaker::name() const \
     { \
-        QMutexLocker lock(&m_mutex); \
+        detail::Locker lock(m_mutex); \
         return expr; \
     }
 KOMPOZ_LOCKED_GETTER(int, failureCount, m_failureCount)
@@ -105,7 +105,7 @@ void CircuitBreaker::setFailureThreshold(int failureThreshold)
 {
     checkThreshold(failureThreshold);
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_failureThreshold == failureThreshold)
             return;
         m_failureThreshold = failureThreshold;
@@ -123,7 +123,7 @@ void CircuitBreaker::setRecoveryTimeout(std::chrono::nanoseconds recoveryTimeout
 {
     checkRecovery(recoveryTimeout);
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_recoveryTimeout == recoveryTimeout)
             return;
         m_recoveryTimeout = recoveryTimeout;
@@ -141,7 +141,7 @@ void CircuitBreaker::setHalfOpenMaxCalls(int halfOpenMaxCalls)
 {
     checkHalfOpen(halfOpenMaxCalls);
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_halfOpenMaxCalls == halfOpenMaxCalls)
             return;
         m_halfOpenMaxCalls = halfOpenMaxCalls;
@@ -151,13 +151,13 @@ void CircuitBreaker::setHalfOpenMaxCalls(int halfOpenMaxCalls)
 
 void CircuitBreaker::setStateChangeCallback(StateChangeCallback callback)
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     m_callback = std::move(callback);
 }
 
 void CircuitBreaker::setClock(const Clock *clock)
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     m_clock.store(clock ? clock : Clock::system(), std::memory_order_release);
     updateOpenUntilLocked();
 }
@@ -183,7 +183,7 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire()
     }
     bool transitioned = false;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         switch (m_state) {
         case CircuitState::Closed:
             permit.kind = Permit::Normal;
@@ -221,7 +221,7 @@ void CircuitBreaker::release(const Permit &permit, Outcome outcome)
         return;
     bool transitioned = false;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (outcome == Outcome::Canceled) {
             // Neither a success nor a failure; a trial's slot goes back to its own half-open
             // period only (a later period has a fresh count).
@@ -261,7 +261,7 @@ void CircuitBreaker::reset()
 {
     bool transitioned = false;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         m_failureCount = 0;
         m_halfOpenSuccesses = 0;
         m_halfOpenTrials = 0;
@@ -324,7 +324,7 @@ void CircuitBreaker::emitTransitions()
             Transition t;
             StateChangeCallback callback;
             {
-                QMutexLocker lock(&m_mutex);
+                detail::Locker lock(m_mutex);
                 if (m_transitions.empty())
                     break;
                 t = std::move(m_transitions.front());
@@ -357,7 +357,7 @@ void CircuitBreaker::emitTransitions()
             }
         }
         m_emitting.store(false, std::memory_order_release);
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_transitions.empty())
             return;
     }

@@ -174,7 +174,7 @@ private:
     CircuitBreakerStats statsLocked() const;
     void emitTransitions();
 
-    mutable QBasicMutex m_mutex;
+    mutable detail::Mutex m_mutex;
     // Guarded by m_mutex:
     CircuitState m_state = CircuitState::Closed;
     int m_failureCount = 0;

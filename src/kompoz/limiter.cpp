@@ -29,9 +29,9 @@ std::shared_ptr<ConcurrencyPool> ConcurrencyPool::named(const QString &name, int
 {
     if (maxConcurrent < 1)
         detail::throwInvalid("ConcurrencyPool::named", "maxConcurrent", "must be at least 1");
-    static QBasicMutex mutex;
+    static detail::Mutex mutex;
     static QHash<QString, std::weak_ptr<ConcurrencyPool>> pools;
-    QMutexLocker lock(&mutex);
+    detail::Locker lock(mutex);
     if (auto existing = pools.value(name).lock()) {
         if (existing->maxConcurrent() != maxConcurrent) {
             qCWarning(lcLimiter,
@@ -53,32 +53,32 @@ QString ConcurrencyPool::name() const { return m_name; }
 
 int ConcurrencyPool::maxConcurrent() const
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     return m_max;
 }
 
 int ConcurrencyPool::active() const
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     return m_active;
 }
 
 int ConcurrencyPool::queued() const
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     return m_queued;
 }
 
 int ConcurrencyPool::peakActive() const
 {
-    QMutexLocker lock(&m_mutex);
+    detail::Locker lock(m_mutex);
     return m_peak;
 }
 
 void ConcurrencyPool::resetPeak()
 {
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         m_peak = m_active;
     }
     countsChanged();
@@ -91,7 +91,7 @@ void ConcurrencyPool::setMaxConcurrent(int maxConcurrent)
                              "must be at least 1");
     std::vector<Waiter *> admitted;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_max == maxConcurrent)
             return;
         m_max = maxConcurrent;
@@ -110,7 +110,7 @@ void ConcurrencyPool::setMaxConcurrent(int maxConcurrent)
 bool ConcurrencyPool::acquire(Waiter *w)
 {
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_active < m_max && !m_head) {
             if (++m_active > m_peak)
                 m_peak = m_active;
@@ -152,7 +152,7 @@ ConcurrencyPool::Waiter *ConcurrencyPool::release()
 {
     Waiter *next = nullptr;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (m_head && m_active <= m_max)
             next = popLocked(); // the slot passes straight to the first waiter
         else
@@ -165,7 +165,7 @@ ConcurrencyPool::Waiter *ConcurrencyPool::release()
 bool ConcurrencyPool::remove(Waiter *w)
 {
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         if (!w->m_queued)
             return false;
         if (w->m_prevWaiter)
@@ -188,7 +188,7 @@ void ConcurrencyPool::flushCounts()
 {
     int active, queued, peak;
     {
-        QMutexLocker lock(&m_mutex);
+        detail::Locker lock(m_mutex);
         active = m_active;
         queued = m_queued;
         peak = m_peak;

@@ -83,7 +83,7 @@ private:
     Waiter *popLocked();
 
     const QString m_name;
-    mutable QBasicMutex m_mutex;
+    mutable detail::Mutex m_mutex;
     int m_max; // guarded by m_mutex
     int m_active = 0; // guarded by m_mutex
     int m_queued = 0; // guarded by m_mutex

@@ -84,7 +84,7 @@ void Scope::cancel()
         return;
     QVarLengthArray<Cancelable *, 2> attached;
     {
-        QMutexLocker lock(&m_mutex);
+        Locker lock(m_mutex);
         attached = std::move(m_attached);
         m_attached.clear();
     }
@@ -99,7 +99,7 @@ void Scope::cancel()
 
 bool Scope::attach(Cancelable *c)
 {
-    QMutexLocker lock(&m_mutex);
+    Locker lock(m_mutex);
     if (m_canceled.load(std::memory_order_acquire))
         return false;
     c->ref();
@@ -111,7 +111,7 @@ void Scope::detach(Cancelable *c)
 {
     bool found = false;
     {
-        QMutexLocker lock(&m_mutex);
+        Locker lock(m_mutex);
         for (qsizetype i = 0; i < m_attached.size(); ++i) {
             if (m_attached[i] == c) {
                 m_attached.remove(i);
@@ -176,7 +176,7 @@ constexpr qint64 NotScheduled = -1;
 class TimerService::Private
 {
 public:
-    mutable QMutex mutex;
+    mutable Mutex mutex;
     std::map<qint64, TimerEntry *> buckets; // guarded by mutex; each a doubly-linked list
     int pending = 0; // guarded by mutex
     WatchedRun *watchHead = nullptr; // guarded by mutex
@@ -207,14 +207,14 @@ void TimerService::Private::ensureThreadLocked()
         QObject::connect(&t, &QTimer::timeout, &ctx, [this] { onTimer(); });
         timer = &t;
         {
-            QMutexLocker lock(&mutex);
+            Locker lock(mutex);
             context = &ctx;
         }
         // Deadlines added before the loop ran are picked up by this first pass.
         onTimer();
         QEventLoop loop;
         loop.exec();
-        QMutexLocker lock(&mutex);
+        Locker lock(mutex);
         context = nullptr;
         timer = nullptr;
     });
@@ -231,7 +231,7 @@ void TimerService::Private::stop()
 {
     QThread *t = nullptr;
     {
-        QMutexLocker lock(&mutex);
+        Locker lock(mutex);
         t = std::exchange(thread, nullptr);
         scheduledAt = NotScheduled;
     }
@@ -257,7 +257,7 @@ void TimerService::Private::requestWakeLocked(qint64 atMs)
             [this] {
                 qint64 at;
                 {
-                    QMutexLocker lock(&mutex);
+                    Locker lock(mutex);
                     at = scheduledAt;
                 }
                 if (at != NotScheduled && timer)
@@ -288,7 +288,7 @@ void TimerService::Private::onTimer()
     std::vector<WatchedRun *> canceled;
     qint64 next = NotScheduled;
     {
-        QMutexLocker lock(&mutex);
+        Locker lock(mutex);
         const qint64 now = steadyNowMs();
         while (!buckets.empty() && buckets.begin()->first <= now) {
             for (TimerEntry *e = buckets.begin()->second; e; e = e->m_next) {
@@ -354,7 +354,7 @@ void TimerService::add(TimerEntry *e, std::chrono::steady_clock::time_point dead
 {
     e->ref();
     const qint64 ms = steadyMs(deadline) + 1; // round up: never fire early
-    QMutexLocker lock(&d->mutex);
+    Locker lock(d->mutex);
     auto [it, inserted] = d->buckets.try_emplace(ms, nullptr);
     e->m_prev = nullptr;
     e->m_next = it->second;
@@ -370,7 +370,7 @@ void TimerService::add(TimerEntry *e, std::chrono::steady_clock::time_point dead
 bool TimerService::remove(TimerEntry *e)
 {
     {
-        QMutexLocker lock(&d->mutex);
+        Locker lock(d->mutex);
         if (e->m_bucket == NotScheduled)
             return false;
         if (e->m_prev) {
@@ -395,7 +395,7 @@ bool TimerService::remove(TimerEntry *e)
 void TimerService::watch(WatchedRun *run)
 {
     run->ref();
-    QMutexLocker lock(&d->mutex);
+    Locker lock(d->mutex);
     run->m_prevWatched = nullptr;
     run->m_nextWatched = d->watchHead;
     if (d->watchHead)
@@ -412,7 +412,7 @@ void TimerService::watch(WatchedRun *run)
 void TimerService::unwatch(WatchedRun *run)
 {
     {
-        QMutexLocker lock(&d->mutex);
+        Locker lock(d->mutex);
         if (!run->m_watched)
             return;
         d->unlinkWatchedLocked(run);
@@ -422,13 +422,13 @@ void TimerService::unwatch(WatchedRun *run)
 
 int TimerService::pendingTimers() const
 {
-    QMutexLocker lock(&d->mutex);
+    Locker lock(d->mutex);
     return d->pending;
 }
 
 int TimerService::watchedRuns() const
 {
-    QMutexLocker lock(&d->mutex);
+    Locker lock(d->mutex);
     return d->watched;
 }
 

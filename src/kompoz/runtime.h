@@ -15,9 +15,65 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <utility>
 
+#if defined(__SANITIZE_THREAD__)
+#    define KOMPOZ_TSAN 1
+#elif defined(__has_feature)
+#    if __has_feature(thread_sanitizer)
+#        define KOMPOZ_TSAN 1
+#    endif
+#endif
+
+#ifdef KOMPOZ_TSAN
+extern "C" void __tsan_acquire(void *addr);
+extern "C" void __tsan_release(void *addr);
+//! Happens-before edges through code ThreadSanitizer cannot see (an uninstrumented QtCore).
+#    define KOMPOZ_TSAN_RELEASE(p) __tsan_release(const_cast<void *>(static_cast<const void *>(p)))
+#    define KOMPOZ_TSAN_ACQUIRE(p) __tsan_acquire(const_cast<void *>(static_cast<const void *>(p)))
+#else
+#    define KOMPOZ_TSAN_RELEASE(p) ((void)0)
+#    define KOMPOZ_TSAN_ACQUIRE(p) ((void)0)
+#endif
+
 namespace kompoz::detail {
+
+#ifdef KOMPOZ_TSAN
+// ThreadSanitizer sees pthread mutexes, not the futex inside an uninstrumented QtCore: under
+// TSan the library's own locks are std::mutex, so it sees their happens-before edges.
+using Mutex = std::mutex;
+#else
+using Mutex = QBasicMutex;
+#endif
+
+//! QMutexLocker for detail::Mutex.
+class Locker
+{
+public:
+    explicit Locker(Mutex &mutex) : m_mutex(&mutex) { m_mutex->lock(); }
+    ~Locker()
+    {
+        if (m_locked)
+            m_mutex->unlock();
+    }
+    Locker(const Locker &) = delete;
+    Locker &operator=(const Locker &) = delete;
+    void unlock()
+    {
+        m_mutex->unlock();
+        m_locked = false;
+    }
+    void relock()
+    {
+        m_mutex->lock();
+        m_locked = true;
+    }
+
+private:
+    Mutex *m_mutex;
+    bool m_locked = true;
+};
 
 //! Intrusive reference count: one allocation per object, no control block.
 class KOMPOZ_EXPORT RefCounted
@@ -116,7 +172,7 @@ protected:
 private:
     Scope *m_parent; // owned reference, immutable
     std::atomic<bool> m_canceled {false};
-    QBasicMutex m_mutex;
+    Mutex m_mutex;
     QVarLengthArray<Cancelable *, 2> m_attached; // guarded by m_mutex
 };
 
