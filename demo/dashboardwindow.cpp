@@ -24,6 +24,8 @@
 
 #include <sys/resource.h>
 
+#include <cmath>
+
 namespace {
 double cpuSeconds()
 {
@@ -116,7 +118,7 @@ DashboardWindow::~DashboardWindow()
     // The load stops first, then the simulator answers what is left while the panels (and the
     // combinators they own) still exist.
     m_load.reset();
-    m_simulator.reset();
+    m_simulator->stop();
 }
 
 void DashboardWindow::buildUi()
@@ -325,8 +327,9 @@ bool DashboardWindow::play(const QString &scenario, double durationS, int rate)
     logNote(scenario.isEmpty()
                     ? tr("run started at %1 req/s").arg(m_targetRate)
                     : tr("scenario “%1” started at %2 req/s").arg(scenario).arg(m_targetRate));
-    QTimer::singleShot(int(m_durationS * 1000), Qt::PreciseTimer, this,
-                       &DashboardWindow::finishRun);
+    if (std::isfinite(m_durationS) && m_durationS < 1e6) // an interactive run has no end
+        QTimer::singleShot(int(m_durationS * 1000), Qt::PreciseTimer, this,
+                           &DashboardWindow::finishRun);
     updateStatus();
     return true;
 }
@@ -363,7 +366,9 @@ void DashboardWindow::waitForQuiet(int attemptsLeft)
 void DashboardWindow::evaluate()
 {
     m_problems.clear();
-    for (ServicePanel *p : std::as_const(m_panels)) {
+    // A run without a scenario has no story to check: a person may have switched an outage on.
+    const QList<ServicePanel *> judged = m_scenario.isEmpty() ? QList<ServicePanel *>() : m_panels;
+    for (ServicePanel *p : judged) {
         if (p->breaker().state() != kompoz::CircuitState::Closed)
             m_problems << tr("%1 ended %2, not Closed")
                                   .arg(p->name(), kompoz::toString(p->breaker().state()));
@@ -407,7 +412,7 @@ void DashboardWindow::logTransition(const QString &service, kompoz::CircuitState
                                     kompoz::CircuitState to)
 {
     const double at = elapsedS();
-    if (m_running)
+    if (m_running && m_transitions.size() < 100000)
         m_transitions.push_back({at, service, from, to});
     const ServicePanel *p = panel(service);
     const kompoz::CircuitBreakerStats s = p->breaker().stats();

@@ -12,6 +12,7 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <limits>
 
 int main(int argc, char *argv[])
 {
@@ -50,7 +51,9 @@ int main(int argc, char *argv[])
     if (!scripted) {
         if (parser.isSet(rate))
             window.load()->setRate(parser.value(rate).toInt());
-        QTimer::singleShot(0, &window, [&] { window.play(QString(), 1e9); });
+        QTimer::singleShot(0, &window, [&] {
+            window.play(QString(), std::numeric_limits<double>::infinity());
+        });
         return app.exec();
     }
 

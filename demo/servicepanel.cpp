@@ -162,8 +162,8 @@ QWidget *ServicePanel::buildControls(const ServiceConfig &config)
     m_timeoutMs = spinBox(controls, QStringLiteral("timeout"), 1, 600000, 50, tr(" ms"));
     m_maxConcurrent = spinBox(controls, QStringLiteral("maxConcurrent"), 1, 10000, 1, QString());
     const std::pair<QString, QSpinBox *> rows[] = {
-            {tr("Failure threshold"), m_threshold},         {tr("Recovery timeout"), m_recovery},
-            {tr("Half-open trials"), m_halfOpen},           {tr("Timeout"), m_timeoutMs},
+            {tr("Failure threshold"), m_threshold},  {tr("Recovery timeout"), m_recovery},
+            {tr("Half-open trials"), m_halfOpen},    {tr("Timeout"), m_timeoutMs},
             {tr("Max concurrent"), m_maxConcurrent},
     };
     if (!config.poolName.isEmpty())

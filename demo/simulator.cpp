@@ -8,15 +8,23 @@ using namespace std::chrono_literals;
 
 Simulator::Simulator() : m_thread([this] { loop(); }) { }
 
-Simulator::~Simulator()
+Simulator::~Simulator() { stop(); }
+
+void Simulator::stop()
 {
     {
         std::lock_guard lock(m_mutex);
         m_stopping = true;
     }
     m_wake.notify_all();
-    m_thread.join();
-    for (auto &[due, call] : m_calls) {
+    if (m_thread.joinable())
+        m_thread.join();
+    std::multimap<TimePoint, Call> left;
+    {
+        std::lock_guard lock(m_mutex);
+        left.swap(m_calls);
+    }
+    for (auto &[due, call] : left) {
         call.promise.future().cancel();
         call.promise.finish();
     }
@@ -30,6 +38,12 @@ QFuture<bool> Simulator::schedule(TimePoint due, bool ok)
     bool earliest;
     {
         std::lock_guard lock(m_mutex);
+        if (m_stopping) {
+            // Shutting down: nobody will answer, so say so at once.
+            future.cancel();
+            promise.finish();
+            return future;
+        }
         auto it = m_calls.emplace(due, Call {std::move(promise), ok});
         earliest = it == m_calls.begin();
     }

@@ -27,7 +27,10 @@ public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
     Simulator();
-    ~Simulator(); // cancels and finishes whatever is still pending
+    ~Simulator(); // stop()
+    //! Stops the thread, then cancels and finishes whatever is still pending, in the calling
+    //! thread. Call it while the combinators waiting on the calls still exist. Idempotent.
+    void stop();
     Simulator(const Simulator &) = delete;
     Simulator &operator=(const Simulator &) = delete;
 
