@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The README's test command: installs what is missing, builds, and runs every test — once in the
-# sanitizer build (ASan + UBSan), then in the release build, whose CTest summary ends the output.
+# sanitizer build (ASan + UBSan), the stress test under ThreadSanitizer, then every test in the
+# release build, whose CTest summary ends the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake --preset asan >/dev/null
 cmake --build --preset asan
 ctest --preset asan
+# The stress test under ThreadSanitizer (see tests/tsan.supp for why Qt needs suppressions).
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan --target tst_stress
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+    build/tsan/tests/tst_stress
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci
