@@ -14,6 +14,8 @@
 #include <kompoz/asynccombinator.h>
 #include <kompoz/circuitbreaker.h>
 #include <kompoz/clock.h>
+#include <kompoz/fallback.h>
+#include <kompoz/hedged.h>
 #include <kompoz/limiter.h>
 #include <kompoz/retry.h>
 #include <kompoz/rollingmetrics.h>
