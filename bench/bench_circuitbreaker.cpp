@@ -39,7 +39,7 @@ Variant floorReady(qint64 n)
             n,
             [](qint64 n, QJsonObject &checks) {
                 qint64 ok = 0;
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i)
                     readyTask(int(i)).then([&ok](bool v) { ok += v; });
                 const qint64 ns = nsSince(t0);
@@ -58,7 +58,7 @@ Variant floorPromise(qint64 n)
             n,
             [](qint64 n, QJsonObject &checks) {
                 qint64 ok = 0;
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i) {
                     promiseTask(int(i)).then([&ok](bool v) { ok += v; });
                     fulfilPromise();
@@ -79,7 +79,7 @@ Variant floorReadNow(qint64 n)
             n,
             [](qint64 n, QJsonObject &checks) {
                 qint64 ok = 0;
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i) {
                     QFuture<bool> f = readyTask(int(i));
                     ok += f.isFinished() && f.result();
@@ -101,7 +101,7 @@ Variant floorPlain(qint64 n)
             [](qint64 n, QJsonObject &checks) {
                 qint64 ok = 0;
                 auto callback = [&ok](bool v) { ok += v; };
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i)
                     callback(plainTask(int(i)));
                 const qint64 ns = nsSince(t0);
@@ -127,7 +127,7 @@ Variant sequential(QString id, QString label, QString baseline, qint64 n, Task t
         const auto &c = std::get<0>(parts);
         taskState().reset();
         qint64 ok = 0;
-        const auto t0 = SteadyClock::now();
+        const auto t0 = clockStart();
         if (path == Path::Future) {
             for (qint64 i = 0; i < n; ++i) {
                 c.run(int(i)).then([&ok](const Result<int> &r) { ok += r.ok; });
@@ -314,7 +314,7 @@ Variant w5(qint64 n, W5Await how)
         const qint64 callsBefore = taskState().calls;
         const int rejectedBefore = c.stats().rejectedCount;
         qint64 rejected = 0;
-        const auto t0 = SteadyClock::now();
+        const auto t0 = clockStart();
         switch (how) {
         case W5Await::Then:
             for (qint64 i = 0; i < n; ++i)

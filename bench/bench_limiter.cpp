@@ -22,7 +22,7 @@ Variant bare(qint64 n)
             [](qint64 n, QJsonObject &checks) {
                 taskState().reset();
                 Countdown done(n);
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i)
                     tickTask(int(i)).then([&done](bool v) { done.hit(v); });
                 done.wait();
@@ -41,7 +41,7 @@ Variant through(qint64 n, bool future)
                                    Slots);
         taskState().reset();
         Countdown done(n);
-        const auto t0 = SteadyClock::now();
+        const auto t0 = clockStart();
         if (future) {
             for (qint64 i = 0; i < n; ++i)
                 lim.run(int(i)).then([&done](const kompoz::Result<int> &r) { done.hit(r.ok); });

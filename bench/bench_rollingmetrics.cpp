@@ -35,7 +35,7 @@ Variant recordBaseline(qint64 n)
             {},
             n,
             [](qint64 n, QJsonObject &) {
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i)
                     opaque(kompoz::Outcome::Success, latencyOf(i));
                 return nsSince(t0);
@@ -51,7 +51,7 @@ Variant record(qint64 n)
             n,
             [](qint64 n, QJsonObject &checks) {
                 kompoz::RollingMetrics metrics;
-                const auto t0 = SteadyClock::now();
+                const auto t0 = clockStart();
                 for (qint64 i = 0; i < n; ++i)
                     metrics.record(kompoz::Outcome::Success, latencyOf(i));
                 const qint64 ns = nsSince(t0);
@@ -71,7 +71,7 @@ Variant breaker(qint64 n, bool measured)
         auto outer = measured ? kompoz::AsyncCombinator<int>(kompoz::withMetrics(inner))
                               : kompoz::AsyncCombinator<int>(inner);
         qint64 ok = 0;
-        const auto t0 = SteadyClock::now();
+        const auto t0 = clockStart();
         for (qint64 i = 0; i < n; ++i)
             outer.run(int(i), [&ok](const kompoz::Completion<int> &r) { ok += r.result.ok; });
         const qint64 ns = nsSince(t0);

@@ -35,7 +35,7 @@ qint64 inThreads(int threads, const std::function<void(int)> &body,
     }
     while (ready.load() < threads)
         QThread::yieldCurrentThread();
-    const auto t0 = SteadyClock::now();
+    const auto t0 = clockStart();
     go.store(true, std::memory_order_release);
     for (auto &t : all)
         t->wait();

@@ -14,6 +14,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <time.h>
 
 // Qt's object hooks (qhooks_p.h, used by GammaRay; stable since Qt 5.4): an array of function
 // pointers QtCore calls on every QObject construction and destruction. Declared here rather
@@ -95,6 +96,26 @@ const bool g_hooksInstalled = [] {
 }();
 } // namespace
 
+namespace {
+std::atomic<qint64> g_lastCpuNs {0};
+}
+
+qint64 processCpuNs()
+{
+    timespec ts {};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return qint64(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+qint64 nsSince(const Start &start)
+{
+    const qint64 wall = nsSince(start.wall);
+    g_lastCpuNs.store(processCpuNs() - start.cpu);
+    return wall;
+}
+
+qint64 lastCpuNs() { return g_lastCpuNs.load(); }
+
 void require(bool condition, const char *what)
 {
     if (!condition) {
@@ -165,11 +186,13 @@ QJsonArray runGroup(const QString &group, const std::vector<Variant> &variants,
         for (size_t i = 0; i < count; ++i)
             variants[i].run(options.warmupN ? options.warmupN : variants[i].n, checks[i]);
     }
-    std::vector<std::vector<double>> samples(count); // ns per call
+    std::vector<std::vector<double>> samples(count); // wall ns per call
+    std::vector<std::vector<double>> cpu(count); // process CPU ns per call
     for (int rep = 0; rep < options.reps; ++rep) {
         for (size_t i = 0; i < count; ++i) {
             const qint64 ns = variants[i].run(variants[i].n, checks[i]);
             samples[i].push_back(double(ns) / double(variants[i].n));
+            cpu[i].push_back(double(lastCpuNs()) / double(variants[i].n));
         }
     }
     std::vector<Probe> probes(count);
@@ -204,6 +227,7 @@ QJsonArray runGroup(const QString &group, const std::vector<Variant> &variants,
         o.insert(QStringLiteral("reps"), options.reps);
         o.insert(QStringLiteral("ns_per_call"), ns);
         o.insert(QStringLiteral("calls_per_s"), ns > 0 ? 1e9 / ns : 0);
+        o.insert(QStringLiteral("cpu_ns_per_call"), median(cpu[i]));
         o.insert(QStringLiteral("median_ms"), ns * double(v.n) / 1e6);
         QJsonArray s;
         for (double x : samples[i])
@@ -230,6 +254,13 @@ QJsonArray runGroup(const QString &group, const std::vector<Variant> &variants,
             o.insert(QStringLiteral("baseline_ns_per_call"), median(samples[size_t(b)]));
             o.insert(QStringLiteral("ratio"), median(ratios));
             o.insert(QStringLiteral("added_ns_per_call"), median(diffs));
+            std::vector<double> cpuRatios, cpuDiffs;
+            for (size_t r = 0; r < cpu[i].size(); ++r) {
+                cpuRatios.push_back(cpu[i][r] / cpu[size_t(b)][r]);
+                cpuDiffs.push_back(cpu[i][r] - cpu[size_t(b)][r]);
+            }
+            o.insert(QStringLiteral("cpu_ratio"), median(cpuRatios));
+            o.insert(QStringLiteral("cpu_added_ns_per_call"), median(cpuDiffs));
             o.insert(QStringLiteral("added_allocs_per_call"),
                      double(probes[i].allocations - probes[size_t(b)].allocations) / double(pn));
             o.insert(QStringLiteral("added_qfuture_states_per_call"),

@@ -25,6 +25,21 @@ inline qint64 nsSince(SteadyClock::time_point t0)
     return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t0).count();
 }
 
+//! CPU time of the whole process (every thread, the library's timer thread included), in ns.
+qint64 processCpuNs();
+
+//! The start of a timed region: wall clock and process CPU time.
+struct Start
+{
+    SteadyClock::time_point wall;
+    qint64 cpu;
+};
+inline Start clockStart() { return {SteadyClock::now(), processCpuNs()}; }
+//! Ends a timed region: returns the wall ns, and keeps the CPU ns for lastCpuNs(). On a shared
+//! machine wall time also counts the time other processes held the cores; CPU time does not.
+qint64 nsSince(const Start &start);
+qint64 lastCpuNs();
+
 //! Stops the process with a message when a workload did not do what it says (the peers
 //! script's assert()).
 void require(bool condition, const char *what);

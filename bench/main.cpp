@@ -81,6 +81,23 @@ std::vector<bench::Variant> variantsOf(const QString &group, const Settings &s,
     return {};
 }
 
+//! For profilers (perf, callgrind): one pass of one variant, `n` calls, no warm-up, no output.
+int runProfile(const QString &group, const QString &id, qint64 n, const Settings &s)
+{
+    bench::GroupOptions options;
+    for (const bench::Variant &v : variantsOf(group, s, &options)) {
+        if (v.id == id) {
+            QJsonObject checks;
+            const qint64 ns = v.run(n > 0 ? n : v.n, checks);
+            std::fprintf(stderr, "%s: %.1f ns per call\n", qPrintable(id),
+                         double(ns) / double(n > 0 ? n : v.n));
+            return 0;
+        }
+    }
+    std::fprintf(stderr, "kompoz-bench: no %s in %s\n", qPrintable(id), qPrintable(group));
+    return 1;
+}
+
 int runChild(const QString &group, const QString &memId, const Settings &s)
 {
     bench::GroupOptions options;
@@ -225,9 +242,12 @@ void printSequential(Report &r, const QStringList &groups)
     r.out << "\n## Sequential calls (W1, W2, W5"
           << (groups.contains(QLatin1String("M")) ? ", metrics" : "")
           << "): each workload beside its baseline in one process\n\n"
-          << "| group | workload | ns/call | baseline | baseline ns | ratio | added ns | calls/s | "
+          << "| group | workload | ns/call | baseline | baseline ns | ratio | added ns | CPU ratio "
+             "| "
+             "CPU added ns | calls/s | "
              "allocs/call | QFuture states/call | peak RSS MiB |\n"
-          << "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+          << "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+             "---: |\n";
     for (auto it = r.rows.cbegin(); it != r.rows.cend(); ++it) {
         const QJsonObject &o = *it;
         const QString group = o.value(QLatin1String("group")).toString();
@@ -250,6 +270,12 @@ void printSequential(Report &r, const QStringList &groups)
                                             : QString(),
                                     fmt(o.value(QLatin1String("added_ns_per_call")).toDouble(), 0))
                           : QString())
+              << " | "
+              << (hasBase ? fmt(o.value(QLatin1String("cpu_ratio")).toDouble(), 2) + u'x'
+                          : QString())
+              << " | "
+              << (hasBase ? fmt(o.value(QLatin1String("cpu_added_ns_per_call")).toDouble(), 0)
+                          : QString())
               << " | " << fmtInt(o.value(QLatin1String("calls_per_s")).toDouble()) << " | "
               << fmt(o.value(QLatin1String("allocs_per_call")).toDouble(), 2) << " | "
               << fmt(o.value(QLatin1String("qfuture_states_per_call")).toDouble(), 2) << " | "
@@ -261,10 +287,12 @@ void printBursts(Report &r, qint64 n)
 {
     r.out << "\n## Bursts of " << fmtInt(double(n))
           << " runs started at once (W3 through 64 slots, W4 with 10 s timeouts)\n\n"
-          << "| workload | wall ms | us/run | bare ms | ratio | added us/run | heap B/pending run "
+          << "| workload | wall ms | us/run | bare ms | ratio | added us/run | CPU ratio | CPU "
+             "added us/run | heap B/pending run "
              "| "
              "vs bare | QObjects made/run | peak RSS MiB (own process) | RSS B/run | checks |\n"
-          << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
+          << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+             "---: | --- "
              "|\n";
     for (const char *w : {"W3", "W4"}) {
         const QString group = QStringLiteral("%1:%2").arg(QLatin1String(w)).arg(n);
@@ -293,6 +321,14 @@ void printBursts(Report &r, qint64 n)
                   << " | "
                   << (isBare ? QString()
                              : fmt(o->value(QLatin1String("added_ns_per_call")).toDouble() / 1000,
+                                   2))
+                  << " | "
+                  << (isBare ? QString()
+                             : fmt(o->value(QLatin1String("cpu_ratio")).toDouble(), 2) + u'x')
+                  << " | "
+                  << (isBare ? QString()
+                             : fmt(o->value(QLatin1String("cpu_added_ns_per_call")).toDouble() /
+                                           1000,
                                    2))
                   << " | " << fmt(heap, 0) << " | "
                   << (isBare ? QString() : fmt(heap / bareHeap, 2) + u'x') << " | "
@@ -569,7 +605,9 @@ void evaluateTargets(Report &r, const Settings &s)
         const double v = ratio(g, id);
         r.target(QStringLiteral("QFuture path: %1 <= 1.5x B0 per call (%2)")
                          .arg(QLatin1String(what), QLatin1String(id)),
-                 QStringLiteral("%1x (+%2 ns)").arg(fmt(v, 2), fmt(added(QLatin1String(g), id), 0)),
+                 QStringLiteral("%1x (+%2 ns); CPU time %3x")
+                         .arg(fmt(v, 2), fmt(added(QLatin1String(g), id), 0),
+                              fmt(r.num(QLatin1String(g), QLatin1String(id), "cpu_ratio"), 2)),
                  v <= 1.5);
     }
     for (const char *id : {"W2a.future.ready", "W2b.future.ready"}) {
@@ -594,10 +632,14 @@ void evaluateTargets(Report &r, const Settings &s)
              QStringLiteral("%1 ns").arg(fmt(w1cb, 1)), w1cb <= 150 && w1cb < cockatielW1);
     const double w5 = ratio("W5", "W5.future.then");
     r.target(QStringLiteral("W5 QFuture path <= 0.6x B0 per call (awaited by then())"),
-             QStringLiteral("%1x (%2 ns vs %3 ns); read at once instead of then(): %4x")
+             QStringLiteral(
+                     "%1x (%2 ns vs %3 ns), CPU time %5x; read at once instead of then(): %4x")
                      .arg(fmt(w5, 2), fmt(ns("W5", "W5.future.then"), 0),
                           fmt(ns("W5", "B0.future.ready"), 0),
-                          fmt(ratio("W5", "W5.future.readnow"), 2)),
+                          fmt(ratio("W5", "W5.future.readnow"), 2),
+                          fmt(r.num(QStringLiteral("W5"), QStringLiteral("W5.future.then"),
+                                    "cpu_ratio"),
+                              2)),
              w5 <= 0.6);
     const double w5cb = ns("W5", "W5.cb.plain");
     r.target(QStringLiteral("W5 callback path < 100 ns per call"),
@@ -617,7 +659,11 @@ void evaluateTargets(Report &r, const Settings &s)
             const double a = added(g, id.constData());
             r.target(QStringLiteral("%1: the library adds <= 3 us per run to the bare burst (%2)")
                              .arg(QLatin1String(w), QLatin1String(id)),
-                     QStringLiteral("+%1 us/run").arg(fmt(a / 1000, 2)), a <= 3000);
+                     QStringLiteral("+%1 us/run; CPU time +%2 us/run")
+                             .arg(fmt(a / 1000, 2),
+                                  fmt(r.num(g, QLatin1String(id), "cpu_added_ns_per_call") / 1000,
+                                      2)),
+                     a <= 3000);
             const double objs = r.num(g, QLatin1String(id), "qobjects_made_per_call") - bareObjects;
             r.target(QStringLiteral("%1: no QTimer (no QObject) per pending run (%2)")
                              .arg(QLatin1String(w), QLatin1String(id)),
@@ -859,6 +905,8 @@ int main(int argc, char **argv)
     const Settings s = settingsFor(args.contains(QLatin1String("--quick")),
                                    value("--reps").toInt());
     const QString group = value("--workload");
+    if (!group.isEmpty() && !value("--profile").isEmpty())
+        return runProfile(group, value("--profile"), value("--n").toLongLong(), s);
     if (!group.isEmpty())
         return runChild(group, value("--mem"), s);
     const QString only = value("--only");
