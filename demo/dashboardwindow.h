@@ -101,4 +101,5 @@ private:
     double m_cpuStartS = 0, m_wallStartS = 0; // for the run's CPU use
     double m_cpuTickS = 0, m_wallTickS = 0; // for the live CPU label
     int m_targetRate = 0;
+    double m_outageStartS = 3, m_outageEndS = 8, m_closedByS = 15; // outage and tour
 };

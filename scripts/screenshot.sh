@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Regenerates docs/dashboard.png, the README's screenshot, from the dashboard itself: the
-# "outage" scenario played for 24 s in a virtual X server (real fonts and rendering), or
+# "tour" scenario (the outage story told later, plus a flaky spell: about 50 s) in a virtual X server (real fonts and rendering), or
 # offscreen where xvfb-run is missing. KOMPOZ_DASHBOARD=path skips the build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ if [ -z "$dashboard" ]; then
     dashboard="$root/build/release/demo/kompoz-dashboard"
 fi
 mkdir -p docs build
-args=(--scenario outage --duration 24 --screenshot "$root/docs/dashboard.png"
+args=(--scenario tour --screenshot "$root/docs/dashboard.png"
       --summary "$root/build/screenshot-summary.txt")
 if command -v xvfb-run >/dev/null 2>&1; then
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1200x24" "$dashboard" "${args[@]}"
