@@ -88,6 +88,8 @@ private Q_SLOTS:
     void badArguments_data();
     void badArguments();
     void copiesShareState();
+    void rejectedRunSkipsInnerLayers();
+    void breakerObjectThreadAffinity();
 
 private:
     kompoztest::Watchdog m_watchdog;
@@ -761,6 +763,67 @@ void tst_CircuitBreaker::copiesShareState()
     s.pass = true;
     QCOMPARE(runNow(zero).ok, true);
     QCOMPARE_ENUM(zero.state(), CircuitState::Closed);
+}
+
+void tst_CircuitBreaker::rejectedRunSkipsInnerLayers()
+{
+    Tasks<bool> tasks;
+    auto timed = kompoz::withTimeout(kompoz::asyncRule<int>(tasks.fn()), 50ms);
+    auto lim = kompoz::limited(timed, 1);
+    auto cb = kompoz::circuitBreaker(lim, 1, 30s);
+    QFuture<Result<int>> first = cb.run(1);
+    QVERIFY(kompoztest::waitFor(first)); // times out: a failure, the breaker opens
+    QCOMPARE_ENUM(cb.state(), CircuitState::Open);
+    QCOMPARE(timed.policy()->timedOutCount(), 1);
+    const int started = tasks.started();
+    QFuture<Result<int>> rejected = cb.run(2);
+    QVERIFY(rejected.isFinished());
+    QCOMPARE(rejected.result().ok, false);
+    QCOMPARE(tasks.started(), started);
+    QCOMPARE(lim.pool()->peakActive(), 1);
+    QCOMPARE(lim.pool()->active(), 0); // took no slot
+    QCOMPARE(timed.policy()->timedOutCount(), 1); // armed no deadline
+    QVERIFY(timed.timedOut()); // still the last real run's verdict
+}
+
+void tst_CircuitBreaker::breakerObjectThreadAffinity()
+{
+    // Made in a worker thread: it belongs there, as any QObject.
+    std::shared_ptr<kompoz::CircuitBreaker> made;
+    QThread *maker = nullptr;
+    std::unique_ptr<QThread> t(QThread::create([&] {
+        made = std::make_shared<kompoz::CircuitBreaker>(1, 30s, 1);
+        maker = QThread::currentThread();
+        made->moveToThread(QCoreApplication::instance()->thread()); // may be moved
+    }));
+    t->start();
+    QVERIFY(t->wait(QDeadlineTimer(10000)));
+    QVERIFY(maker != nullptr);
+    QCOMPARE(made->thread(), thread());
+
+    // Moved to a thread with an event loop: its count properties are announced there, and its
+    // transitions still reach a receiver here.
+    QThread other;
+    other.start();
+    Switch s;
+    s.pass = false;
+    auto cb = kompoz::circuitBreaker(s.rule(), made);
+    QObject receiver;
+    std::atomic<QThread *> countThread {nullptr};
+    std::atomic<int> opened {0};
+    connect(
+            made.get(), &kompoz::CircuitBreaker::failureCountChanged, made.get(),
+            [&](int) { countThread = QThread::currentThread(); }, Qt::DirectConnection);
+    connect(made.get(), &kompoz::CircuitBreaker::opened, &receiver, [&] { ++opened; });
+    made->moveToThread(&other);
+    runNow(cb);
+    QTRY_COMPARE(opened.load(), 1);
+    QTRY_COMPARE(countThread.load(), &other);
+    made->disconnect(); // the direct lambda captures locals of this function
+    QMetaObject::invokeMethod(
+            made.get(), [&] { made->moveToThread(thread()); }, Qt::BlockingQueuedConnection);
+    other.quit();
+    other.wait();
 }
 
 QTEST_GUILESS_MAIN(tst_CircuitBreaker)
