@@ -11,6 +11,8 @@
 //! \endcode
 
 #include <kompoz/kompozwidgets_export.h>
+#include <kompoz/metricschart.h>
+#include <kompoz/statebadge.h>
 #include <kompoz/types.h>
 
 #include <QFrame>
@@ -24,9 +26,7 @@ namespace kompoz {
 
 class CircuitBreaker;
 class ConcurrencyPool;
-class MetricsChart;
 class RollingMetrics;
-class StateBadge;
 class TimeoutPolicy;
 
 //! Binds to the objects' signals and properties (never to private state): the badge follows
