@@ -70,7 +70,7 @@ std::vector<bench::Variant> variantsOf(const QString &group, const Settings &s,
     if (name == QLatin1String("W3") || name == QLatin1String("W4")) {
         if (arg >= 1000000) { // a warm-up at full size would double the longest runs
             options->warmupN = 10000;
-            options->reps = qMin(s.reps, 3);
+            options->reps = 1;
         } else if (arg <= 10000) {
             options->reps = s.reps * 2 + 1; // short runs, noisier: more of them
         }
@@ -345,11 +345,13 @@ void printBursts(Report &r, qint64 n)
 void printScaling(Report &r, const Settings &s)
 {
     r.out << "\n## Scaling: cost per run from 1k to 1M runs (us/run; added = library minus the "
-             "bare burst in the same process)\n\n"
+             "bare burst in the same process; CPU = process CPU time added; 1M runs: one "
+             "repetition)\n\n"
           << "| runs | W3 bare | W3 QFuture | added | W3 callback | added | W4 bare | W4 QFuture | "
-             "added | W4 callback | added | heap B/run W3 QFuture | heap B/run W4 QFuture |\n"
+             "added | W4 callback | added | CPU added W3 QFuture | CPU added W4 QFuture | "
+             "heap B/run W3 QFuture | heap B/run W4 QFuture | notes |\n"
           << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: |\n";
+             "| ---: | ---: | ---: | --- |\n";
     for (qint64 n : s.sizes) {
         r.out << "| " << fmtInt(double(n));
         for (const char *w : {"W3", "W4"}) {
@@ -370,10 +372,36 @@ void printScaling(Report &r, const Settings &s)
             const QString group = QStringLiteral("%1:%2").arg(QLatin1String(w)).arg(n);
             r.out << " | "
                   << fmt(r.num(group, QStringLiteral("%1.future").arg(QLatin1String(w)),
+                               "cpu_added_ns_per_call") /
+                                 1000,
+                         2);
+        }
+        QStringList notes;
+        for (const char *w : {"W3", "W4"}) {
+            const QString group = QStringLiteral("%1:%2").arg(QLatin1String(w)).arg(n);
+            r.out << " | "
+                  << fmt(r.num(group, QStringLiteral("%1.future").arg(QLatin1String(w)),
                                "heap_peak_bytes_per_call"),
                          0);
+            for (const char *path : {"bare", "future", "cb"}) {
+                const QString id = QStringLiteral("%1.%2").arg(QLatin1String(w),
+                                                               QLatin1String(path));
+                const auto row = r.row(group, id);
+                if (!row) {
+                    notes << QStringLiteral("%1 missing").arg(id);
+                    continue;
+                }
+                const int fired = row->value(QLatin1String("checks"))
+                                          .toObject()
+                                          .value(QLatin1String("timeouts_fired"))
+                                          .toInt();
+                if (fired > 0)
+                    notes << QStringLiteral("%1: %2 runs timed out (10 s passed before the tick)")
+                                     .arg(id)
+                                     .arg(fired);
+            }
         }
-        r.out << " |\n";
+        r.out << " | " << notes.join(QStringLiteral("; ")) << " |\n";
     }
 }
 
