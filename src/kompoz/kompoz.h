@@ -17,6 +17,7 @@
 #include <kompoz/fallback.h>
 #include <kompoz/hedged.h>
 #include <kompoz/limiter.h>
+#include <kompoz/ratelimiter.h>
 #include <kompoz/retry.h>
 #include <kompoz/rollingmetrics.h>
 #include <kompoz/timeout.h>
