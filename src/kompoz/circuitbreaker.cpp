@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "circuitbreaker.h"
+#include "circuitbreaker_p.h"
 
 #include <QLoggingCategory>
 #include <QMetaMethod>
@@ -43,7 +44,8 @@ CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::nanoseconds re
       m_failureThreshold(failureThreshold),
       m_recoveryTimeout(recoveryTimeout),
       m_halfOpenMaxCalls(halfOpenMaxCalls),
-      m_clock(Clock::system())
+      m_clock(Clock::system()),
+      m_x(std::make_unique<Extras>())
 {
     checkThreshold(failureThreshold);
     checkRecovery(recoveryTimeout);
@@ -52,7 +54,7 @@ CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::nanoseconds re
     qRegisterMetaType<kompoz::CircuitBreakerStats>();
 }
 
-CircuitBreaker::~CircuitBreaker() = default;
+// ~CircuitBreaker() is in circuitbreakeroptions.cpp, beside the state it tears down.
 
 CircuitState CircuitBreaker::state() const { return m_published.load(std::memory_order_acquire); }
 
@@ -170,6 +172,8 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire()
     const CircuitState published = m_published.load(std::memory_order_acquire);
     if (published == CircuitState::Closed) {
         permit.kind = Permit::Normal;
+        if (m_timeCalls.load(std::memory_order_relaxed)) // off by default: one relaxed load
+            permit.startedNs = m_clock.load(std::memory_order_acquire)->monotonicNow().count();
         return permit;
     }
     if (published == CircuitState::Open &&
@@ -187,11 +191,15 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire()
         switch (m_state) {
         case CircuitState::Closed:
             permit.kind = Permit::Normal;
+            if (m_timeCalls.load(std::memory_order_relaxed))
+                permit.startedNs = m_clock.load(std::memory_order_relaxed)->monotonicNow().count();
             return permit;
         case CircuitState::Open:
-            // kompoz moves to HalfOpen lazily, on the first run after the recovery timeout.
-            if (m_clock.load(std::memory_order_relaxed)->monotonicNow() - m_lastFailureAt <
-                m_recoveryTimeout)
+            // kompoz moves to HalfOpen lazily, on the first run after the recovery timeout
+            // (grown by the break-duration backoff); an isolated breaker never does.
+            if (m_x->isolated ||
+                m_clock.load(std::memory_order_relaxed)->monotonicNow() - m_lastFailureAt <
+                        breakDurationLocked())
                 break;
             transitionLocked(CircuitState::HalfOpen);
             transitioned = true;
@@ -232,21 +240,29 @@ void CircuitBreaker::release(const Permit &permit, Outcome outcome)
         }
         const CircuitState before = m_state;
         const Clock *clock = m_clock.load(std::memory_order_relaxed);
+        const std::chrono::nanoseconds now = clock->monotonicNow();
+        const bool slow = permit.startedNs >= 0 && m_x->options.slowCallDuration.count() > 0 &&
+                now.count() - permit.startedNs >= m_x->options.slowCallDuration.count();
         if (outcome == Outcome::Success) {
             ++m_successCount;
             m_lastSuccessMs = clock->currentMSecsSinceEpoch();
             if (m_state == CircuitState::HalfOpen) {
-                if (++m_halfOpenSuccesses >= m_halfOpenMaxCalls)
+                if (++m_halfOpenSuccesses >= m_halfOpenMaxCalls && !m_x->disabled)
                     transitionLocked(CircuitState::Closed);
             } else if (m_state == CircuitState::Closed) {
                 m_failureCount = 0;
+                if (countLocked(false, slow, now)) { // too many slow calls
+                    m_lastFailureAt = now;
+                    transitionLocked(CircuitState::Open);
+                }
             }
         } else {
             ++m_failureCount;
             m_lastFailureMs = clock->currentMSecsSinceEpoch();
-            m_lastFailureAt = clock->monotonicNow();
-            if (m_state == CircuitState::HalfOpen ||
-                (m_state == CircuitState::Closed && m_failureCount >= m_failureThreshold))
+            m_lastFailureAt = now;
+            if (m_state == CircuitState::HalfOpen
+                        ? !m_x->disabled
+                        : m_state == CircuitState::Closed && countLocked(true, slow, now))
                 transitionLocked(CircuitState::Open);
             updateOpenUntilLocked(); // a failure while Open extends it (since the last failure)
         }
@@ -260,11 +276,15 @@ void CircuitBreaker::release(const Permit &permit, Outcome outcome)
 void CircuitBreaker::reset()
 {
     bool transitioned = false;
+    bool isolationEnded = false;
     {
         detail::Locker lock(m_mutex);
         m_failureCount = 0;
         m_halfOpenSuccesses = 0;
         m_halfOpenTrials = 0;
+        m_x->openings = 0;
+        m_x->window.clear();
+        isolationEnded = std::exchange(m_x->isolated, false);
         if (m_state != CircuitState::Closed) {
             transitionLocked(CircuitState::Closed);
             transitioned = true;
@@ -272,6 +292,8 @@ void CircuitBreaker::reset()
     }
     if (transitioned)
         emitTransitions();
+    if (isolationEnded)
+        Q_EMIT modeChanged();
     countsChanged();
 }
 
@@ -279,6 +301,12 @@ void CircuitBreaker::transitionLocked(CircuitState to)
 {
     const CircuitState from = m_state;
     m_state = to;
+    if (to == CircuitState::Open && !m_x->isolated)
+        ++m_x->openings; // before the open-until time: the backoff depends on it
+    else if (to == CircuitState::Closed) {
+        m_x->openings = 0;
+        m_x->window.clear(); // a closed breaker starts counting afresh (as resilience4j)
+    }
     updateOpenUntilLocked();
     m_published.store(to, std::memory_order_release);
     switch (to) {
@@ -296,15 +324,21 @@ void CircuitBreaker::transitionLocked(CircuitState to)
         break;
     }
     m_transitions.push_back(Transition {from, to, statsLocked()});
+    if (to == CircuitState::Open && m_x->options.autoHalfOpen && !m_x->isolated)
+        scheduleAutoHalfOpenLocked();
 }
 
 void CircuitBreaker::updateOpenUntilLocked()
 {
     if (m_state != CircuitState::Open)
         return;
+    if (m_x->isolated) {
+        m_openUntilNs.store(std::numeric_limits<qint64>::max(), std::memory_order_release);
+        return;
+    }
     // Saturating: a recovery timeout of years must not wrap around.
     const qint64 at = m_lastFailureAt.count();
-    const qint64 timeout = m_recoveryTimeout.count();
+    const qint64 timeout = breakDurationLocked().count();
     m_openUntilNs.store(at > std::numeric_limits<qint64>::max() - timeout
                                 ? std::numeric_limits<qint64>::max()
                                 : at + timeout,

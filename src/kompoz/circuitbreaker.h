@@ -19,6 +19,9 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
+
+class QJsonObject;
 #include <functional>
 
 namespace kompoz {
@@ -57,9 +60,55 @@ public:
     }
 };
 
+namespace detail {
+class AutoHalfOpenTimer;
+}
+
 //! kompoz's on_state_change.
 using StateChangeCallback = std::function<void(CircuitState from, CircuitState to,
                                                const CircuitBreakerStats &stats)>;
+
+//! Every setting of a breaker, beyond kompoz's three, with its default (resilience4j's and
+//! Polly's options). The defaults give kompoz's consecutive-count breaker.
+//! \code
+//! kompoz::CircuitBreakerOptions o;
+//! o.failureRatio = 0.5;                 // open when half of ...
+//! o.windowSize = 20;                    // ... the last 20 calls failed,
+//! o.minimumThroughput = 10;             // once at least 10 calls were seen
+//! o.slowCallDuration = 2s;              // a call slower than 2 s counts as slow ...
+//! o.slowCallRatio = 0.8;                // ... and 80 % slow calls open it too
+//! o.breakDurationMultiplier = 2;        // 30 s, 60 s, 120 s ... while it keeps failing,
+//! o.maxBreakDuration = 5min;            // at most 5 min
+//! o.autoHalfOpen = true;                // HalfOpen by timer, so a UI shows it
+//! auto guarded = kompoz::circuitBreaker(call, o);
+//! \endcode
+struct CircuitBreakerOptions
+{
+    enum class WindowKind { Count, Time };
+    int failureThreshold = 5; //!< >= 1; consecutive failures that open it (count mode)
+    std::chrono::nanoseconds recoveryTimeout = std::chrono::seconds(30); //!< >= 0; break duration
+    int halfOpenMaxCalls = 1; //!< >= 1
+    //! 0 (default): kompoz's consecutive count. In (0, 1]: open when failures / calls over the
+    //! window reaches it, once minimumThroughput calls are in the window.
+    double failureRatio = 0;
+    //! The window: the last windowSize calls, or the calls of the last windowDuration.
+    WindowKind window = WindowKind::Count;
+    int windowSize = 100; //!< >= 1 (Count)
+    std::chrono::nanoseconds windowDuration = std::chrono::seconds(10); //!< > 0 (Time)
+    int minimumThroughput = 10; //!< >= 1: calls in the window before a ratio may open it
+    //! 0 (default): off. Calls slower than this count as slow, in any mode.
+    std::chrono::nanoseconds slowCallDuration {0};
+    double slowCallRatio = 1.0; //!< in (0, 1]: the share of slow calls in the window that opens it
+    //! >= 1: each consecutive opening (a failed half-open trial) multiplies the break duration.
+    double breakDurationMultiplier = 1.0;
+    std::chrono::nanoseconds maxBreakDuration {0}; //!< >= 0; 0: no cap
+    bool disabled = false; //!< count only; never open (see CircuitBreaker::setDisabled)
+    //! Move Open to HalfOpen by timer when the break ends (needs an event loop in the breaker's
+    //! thread), instead of lazily on the next run as kompoz does.
+    bool autoHalfOpen = false;
+    const Clock *clock = nullptr; //!< nullptr: the real one; must outlive the breaker
+    StateChangeCallback onStateChange;
+};
 
 //! The breaker's state machine, shared by every copy of an AsyncCircuitBreaker handle.
 //!
@@ -89,6 +138,11 @@ class KOMPOZ_EXPORT CircuitBreaker : public LiveObject
                        settingsChanged)
     Q_PROPERTY(int halfOpenMaxCalls READ halfOpenMaxCalls WRITE setHalfOpenMaxCalls NOTIFY
                        settingsChanged)
+    Q_PROPERTY(bool isolated READ isIsolated NOTIFY modeChanged)
+    Q_PROPERTY(bool disabled READ isDisabled WRITE setDisabled NOTIFY modeChanged)
+    Q_PROPERTY(double failureRatio READ failureRatio NOTIFY statsChanged)
+    Q_PROPERTY(double slowCallRatio READ slowCallRatio NOTIFY statsChanged)
+    Q_PROPERTY(qint64 breakDurationMs READ breakDurationMs NOTIFY statsChanged)
 
 public:
     //! Throws std::invalid_argument naming the parameter: failureThreshold < 1,
@@ -96,7 +150,29 @@ public:
     explicit CircuitBreaker(int failureThreshold = 5,
                             std::chrono::nanoseconds recoveryTimeout = std::chrono::seconds(30),
                             int halfOpenMaxCalls = 1, QObject *parent = nullptr);
+    //! Throws std::invalid_argument naming the field that is out of range.
+    explicit CircuitBreaker(const CircuitBreakerOptions &options, QObject *parent = nullptr);
     ~CircuitBreaker() override;
+
+    //! The options it was made with, with the live failureThreshold, recoveryTimeout and
+    //! halfOpenMaxCalls.
+    CircuitBreakerOptions options() const;
+    bool isIsolated() const;
+    bool isDisabled() const;
+    //! Failures / calls in the window (0 with no calls, or in consecutive-count mode without
+    //! slow-call detection: no window is kept).
+    double failureRatio() const;
+    double slowCallRatio() const;
+    //! How long the next (or current) opening lasts, backoff included.
+    std::chrono::nanoseconds breakDuration() const;
+    qint64 breakDurationMs() const;
+
+    //! The state, counts and open-until time (as wall-clock time), for restoreState() after a
+    //! restart, so an application does not hammer a service it knew was down.
+    QJsonObject saveState() const;
+    //! Restores what saveState() wrote. A malformed object is refused: false, nothing changed,
+    //! and `errorString` (if given) says which field is wrong. A state change is emitted.
+    bool restoreState(const QJsonObject &state, QString *errorString = nullptr);
 
     CircuitState state() const;
     CircuitBreakerStats stats() const;
@@ -128,6 +204,7 @@ public:
     {
         enum Kind : quint8 { Rejected, Normal, Trial } kind = Rejected;
         quint32 generation = 0; // the half-open period a trial belongs to
+        qint64 startedNs = -1; // monotonic start, only when slow calls are detected
         bool isRejected() const { return kind == Rejected; }
     };
     //! Asks to run (AsyncCircuitBreaker does this; call it yourself to guard code that is not a
@@ -140,6 +217,11 @@ public:
 public Q_SLOTS:
     //! Back to Closed; clears the failure and half-open counts.
     void reset();
+    //! Holds it Open, rejecting every run, until reset() (Polly's manual control).
+    void isolate();
+    //! Disabled, it lets every run through and only counts (it never opens); enabling or
+    //! disabling closes it.
+    void setDisabled(bool disabled);
 
 Q_SIGNALS:
     void stateChanged(kompoz::CircuitState state);
@@ -158,6 +240,8 @@ Q_SIGNALS:
     void lastFailureTimeChanged(const QDateTime &lastFailureTime);
     void lastSuccessTimeChanged(const QDateTime &lastSuccessTime);
     void settingsChanged();
+    //! isolated or disabled changed.
+    void modeChanged();
 
 protected:
     void flushCounts() override;
@@ -173,6 +257,12 @@ private:
     void updateOpenUntilLocked();
     CircuitBreakerStats statsLocked() const;
     void emitTransitions();
+    struct Extras;
+    friend class detail::AutoHalfOpenTimer;
+    bool countLocked(bool failure, bool slow, std::chrono::nanoseconds now); // true: open now
+    std::chrono::nanoseconds breakDurationLocked() const;
+    void checkAutoHalfOpen();
+    void scheduleAutoHalfOpenLocked();
 
     mutable detail::Mutex m_mutex;
     // Guarded by m_mutex:
@@ -199,6 +289,8 @@ private:
     std::atomic<const Clock *> m_clock;
     // Touched only in the object's thread (flushCounts):
     CircuitBreakerStats m_announced;
+    std::unique_ptr<Extras> m_x; // the options' state: circuitbreaker_p.h
+    std::atomic<bool> m_timeCalls {false}; // slow-call detection on: permits carry a start time
 };
 
 //! \cond internal
@@ -314,6 +406,16 @@ circuitBreaker(AsyncCombinator<T> inner, int failureThreshold = 5,
     if (onStateChange)
         breaker->setStateChangeCallback(std::move(onStateChange));
     return AsyncCircuitBreaker<T>(std::move(inner), std::move(breaker));
+}
+
+//! A breaker with every option (failure ratio, slow calls, break backoff, automatic
+//! half-open, ...): see CircuitBreakerOptions. Throws std::invalid_argument naming the field.
+template<typename T>
+AsyncCircuitBreaker<T> circuitBreaker(AsyncCombinator<T> inner,
+                                      const CircuitBreakerOptions &options)
+{
+    detail::checked(inner, "circuitBreaker", "inner");
+    return AsyncCircuitBreaker<T>(std::move(inner), detail::makeShared<CircuitBreaker>(options));
 }
 
 //! Puts an existing breaker around `inner`: several combinators can share one breaker, and an
