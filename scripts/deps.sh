@@ -9,6 +9,7 @@ packages=(
     qt6-base-dev qt6-base-dev-tools libgl-dev        # Qt Core/Widgets/Test (+ GL headers Qt6Gui's CMake config asks for)
     libbenchmark-dev                                   # kompoz-bench
     xvfb xauth fonts-dejavu-core                       # the dashboard without a display; text in screenshots
+    clang libclang-rt-14-dev                           # the libFuzzer harness (fuzz/)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,7 @@
 #include <kompoz/hedged.h>
 #include <kompoz/limiter.h>
 #include <kompoz/ratelimiter.h>
+#include <kompoz/registry.h>
 #include <kompoz/retry.h>
 #include <kompoz/rollingmetrics.h>
 #include <kompoz/timeout.h>

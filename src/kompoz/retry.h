@@ -422,6 +422,7 @@ public:
     const Node<T> *inner() const { return m_inner.get(); }
     const RetryOptions<T> &options() const { return m_options; }
     RetryPolicy *policy() const { return m_policy.get(); }
+    const std::shared_ptr<RetryPolicy> &sharedPolicy() const { return m_policy; }
 
     //! The delay after attempt `attempt` (1-based) failed.
     std::chrono::nanoseconds nextDelay(int attempt, std::chrono::nanoseconds previous) const
@@ -489,6 +490,7 @@ public:
     const RetryOptions<T> &options() const { return m_retry->options(); }
     //! The QObject with the live counts. Owned by the handles.
     RetryPolicy *policy() const { return m_retry->policy(); }
+    std::shared_ptr<RetryPolicy> sharedPolicy() const { return m_retry->sharedPolicy(); }
 
 private:
     AsyncRetry(const detail::NodePtr<T> &inner, RetryOptions<T> options, int)
