@@ -125,6 +125,20 @@ KOMPOZ_EXPORT QString formatSeconds(double seconds);
                                              const char *problem);
 KOMPOZ_EXPORT void warnDroppedError(const char *where);
 
+//! A duration in nanoseconds, held to +-100 years: a "wait forever" of a million hours must not
+//! wrap around int64 nanoseconds.
+template<typename Rep, typename Period>
+std::chrono::nanoseconds saturatingNanoseconds(std::chrono::duration<Rep, Period> d)
+{
+    constexpr std::chrono::nanoseconds cap = std::chrono::hours(24 * 365 * 100);
+    const long double seconds = std::chrono::duration<long double>(d).count();
+    if (seconds >= std::chrono::duration<long double>(cap).count())
+        return cap;
+    if (seconds <= -std::chrono::duration<long double>(cap).count())
+        return -cap;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+}
+
 template<typename T>
 Completion<T> valueCompletion(bool ok, T ctx, Outcome outcome)
 {

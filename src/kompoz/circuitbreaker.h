@@ -401,7 +401,7 @@ circuitBreaker(AsyncCombinator<T> inner, int failureThreshold = 5,
     if (recoveryTimeout.count() < 0)
         detail::throwInvalid("circuitBreaker", "recoveryTimeout", "must not be negative");
     auto breaker = detail::makeShared<CircuitBreaker>(
-            failureThreshold, std::chrono::duration_cast<std::chrono::nanoseconds>(recoveryTimeout),
+            failureThreshold, detail::saturatingNanoseconds(recoveryTimeout),
             halfOpenMaxCalls);
     if (onStateChange)
         breaker->setStateChangeCallback(std::move(onStateChange));

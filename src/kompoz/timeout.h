@@ -215,7 +215,7 @@ AsyncTimeout<T> withTimeout(AsyncCombinator<T> inner, std::chrono::duration<Rep,
     detail::checked(inner, "withTimeout", "inner");
     if (!(timeout.count() > 0))
         detail::throwInvalid("withTimeout", "timeout", "must be greater than zero");
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+    auto ns = detail::saturatingNanoseconds(timeout);
     if (ns.count() <= 0)
         ns = std::chrono::nanoseconds(1);
     std::function<T(T)> callback;
