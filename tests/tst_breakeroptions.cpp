@@ -75,6 +75,7 @@ private Q_SLOTS:
     void autoHalfOpenByTimer();
     void lazyHalfOpenByDefault();
     void optionsThroughCombinator();
+    void ratioUnderManyThreads();
     void optionsReadBack();
     void badOptions_data();
     void badOptions();
@@ -325,6 +326,39 @@ void tst_BreakerOptions::optionsThroughCombinator()
         guarded.run(0);
     QCOMPARE_ENUM(guarded.state(), CircuitState::Open); // 4 of 8
     QVERIFY(guarded.breaker()->options().window == CircuitBreakerOptions::WindowKind::Count);
+}
+
+void tst_BreakerOptions::ratioUnderManyThreads()
+{
+    // Failing runs from 4 threads: the ratio breaker opens exactly once, every run is counted
+    // or rejected, and the transitions arrive in order.
+    CircuitBreakerOptions o;
+    o.failureRatio = 0.5;
+    o.windowSize = 50;
+    o.minimumThroughput = 20;
+    o.slowCallDuration = 1h; // timed permits on the hot path, never slow
+    o.recoveryTimeout = 1h;
+    auto guarded = kompoz::circuitBreaker(kompoz::asyncRule<int>([](int x) { return x % 3 != 0; }),
+                                          o);
+    QSignalSpy opened(guarded.breaker(), &CircuitBreaker::opened);
+    constexpr int kThreads = 4, kRuns = 500;
+    QList<QThread *> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.append(QThread::create([&guarded] {
+            for (int i = 0; i < kRuns; ++i)
+                guarded.run(i * 3); // every run fails: x % 3 == 0
+        }));
+        threads.last()->start();
+    }
+    for (QThread *t : threads) {
+        QVERIFY(t->wait(20000));
+        delete t;
+    }
+    QCOMPARE_ENUM(guarded.state(), CircuitState::Open);
+    QTRY_COMPARE(opened.count(), 1);
+    const kompoz::CircuitBreakerStats s = guarded.stats();
+    QCOMPARE(s.failureCount + s.rejectedCount, kThreads * kRuns);
+    QVERIFY(s.failureCount >= o.minimumThroughput);
 }
 
 void tst_BreakerOptions::optionsReadBack()

@@ -60,6 +60,7 @@ private Q_SLOTS:
     void queueLimitZeroRejectsAtOnce();
     void timerThreadWakesWaiters();
     void sharedLimiter();
+    void manyThreads();
     void countsAndSignals();
     void repr();
     void badArguments_data();
@@ -223,6 +224,45 @@ void tst_RateLimiter::sharedLimiter()
     QVERIFY(a.run(0).result().ok);
     QVERIFY(!b.run(1).result().ok); // the token is shared
     QCOMPARE(limiter->rejectedCount(), 1);
+}
+
+void tst_RateLimiter::manyThreads()
+{
+    // 4 threads x 300 runs through a fast bucket with a small queue: every run ends once,
+    // admitted + rejected add up, cancelled waiters never start.
+    std::atomic<int> started {0};
+    auto rule = kompoz::asyncRule<int>([&started](int) {
+        ++started;
+        return true;
+    });
+    auto api = kompoz::rateLimited(rule, 2000, 1s, 50, 40);
+    constexpr int kThreads = 4, kRuns = 300;
+    std::atomic<int> ended {0}, canceled {0}, rejected {0};
+    QList<QThread *> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.append(QThread::create([&, t] {
+            QList<kompoz::RunHandle> handles;
+            for (int i = 0; i < kRuns; ++i) {
+                handles.append(api.run(i, [&](const Completion<int> &c) {
+                    ++ended;
+                    canceled += c.outcome == Outcome::Canceled ? 1 : 0;
+                    rejected += c.outcome == Outcome::Rejected ? 1 : 0;
+                }));
+                if (i % 7 == t)
+                    handles.last().cancel();
+            }
+        }));
+        threads.last()->start();
+    }
+    for (QThread *t : threads) {
+        QVERIFY(t->wait(20000));
+        delete t;
+    }
+    QVERIFY(kompoztest::waitUntil([&] { return ended.load() == kThreads * kRuns; }, 20000));
+    QCOMPARE(api.limiter()->queued(), 0);
+    QCOMPARE(started.load(), api.limiter()->admittedCount());
+    QCOMPARE(rejected.load(), api.limiter()->rejectedCount());
+    QCOMPARE(started.load() + rejected.load() + canceled.load(), kThreads * kRuns);
 }
 
 void tst_RateLimiter::countsAndSignals()

@@ -129,6 +129,35 @@ bool RateLimiter::tryTake()
     return true;
 }
 
+RateLimiter::Decision RateLimiter::tryAdmit()
+{
+    {
+        detail::Locker lock(m_mutex);
+        refillLocked(m_clock->monotonicNow().count());
+        if (!m_head && m_tokens >= 1) {
+            m_tokens -= 1;
+        } else if (m_queued < m_queueLimit) {
+            return Decision::Queued;
+        } else {
+            lock.unlock();
+            noteRejected();
+            return Decision::Rejected;
+        }
+    }
+    m_admitted.fetch_add(1, std::memory_order_relaxed);
+    countsChanged();
+    return Decision::Admitted;
+}
+
+void RateLimiter::noteRejected()
+{
+    m_rejected.fetch_add(1, std::memory_order_relaxed);
+    static const QMetaMethod signal = QMetaMethod::fromSignal(&RateLimiter::callRejected);
+    if (isSignalConnected(signal))
+        Q_EMIT callRejected();
+    countsChanged();
+}
+
 RateLimiter::Decision RateLimiter::acquire(Waiter *w)
 {
     Decision d;
@@ -155,14 +184,12 @@ RateLimiter::Decision RateLimiter::acquire(Waiter *w)
             d = Decision::Rejected;
         }
     }
-    if (d == Decision::Admitted) {
-        m_admitted.fetch_add(1, std::memory_order_relaxed);
-    } else if (d == Decision::Rejected) {
-        m_rejected.fetch_add(1, std::memory_order_relaxed);
-        static const QMetaMethod signal = QMetaMethod::fromSignal(&RateLimiter::callRejected);
-        if (isSignalConnected(signal))
-            Q_EMIT callRejected();
+    if (d == Decision::Rejected) {
+        noteRejected();
+        return d;
     }
+    if (d == Decision::Admitted)
+        m_admitted.fetch_add(1, std::memory_order_relaxed);
     countsChanged();
     return d;
 }

@@ -82,8 +82,12 @@ public:
         bool m_queued = false;
     };
     enum class Decision { Admitted, Queued, Rejected };
-    //! Takes a token if there is one and nobody waits: the path that allocates nothing.
+    //! Takes a token if there is one and nobody waits.
     bool tryTake();
+    //! The path that allocates nothing: Admitted (a token was taken), Rejected (no token and
+    //! the queue is full: counted and announced), or Queued, meaning "call acquire() with a
+    //! waiter" (which decides again).
+    Decision tryAdmit();
     //! Takes a token (Admitted), queues `w` with a reference (Queued), or refuses (Rejected).
     Decision acquire(Waiter *w);
     //! True when `w` was still queued: removed, and its reference given back to the caller.
@@ -109,6 +113,7 @@ protected:
 private:
     class Wakeup;
     void refillLocked(qint64 nowNs);
+    void noteRejected();
     void scheduleLocked();
     Waiter *popLocked();
 
@@ -142,9 +147,16 @@ public:
     static void start(const Node<T> *inner, RateLimiter *limiter, T ctx, Sink<T> *parent,
                       Scope *scope)
     {
-        if (limiter->tryTake()) { // the common case: no allocation
+        // Admission and rejection allocate nothing; only a run that must wait gets a frame.
+        switch (limiter->tryAdmit()) {
+        case RateLimiter::Decision::Admitted:
             inner->start(std::move(ctx), parent, scope);
             return;
+        case RateLimiter::Decision::Rejected:
+            parent->complete(valueCompletion(false, std::move(ctx), Outcome::Rejected));
+            return;
+        case RateLimiter::Decision::Queued:
+            break;
         }
         auto *f = new RateFrame(inner, limiter, parent, scope, std::move(ctx));
         switch (limiter->acquire(f)) {
