@@ -32,4 +32,15 @@ void warnDroppedError(const char *where)
               where);
 }
 
+void warnCallbackThrew(const char *what, std::exception_ptr e)
+{
+    try {
+        std::rethrow_exception(std::move(e));
+    } catch (const std::exception &ex) {
+        qCWarning(lcCore, "%s threw (%s); the exception was dropped", what, ex.what());
+    } catch (...) {
+        qCWarning(lcCore, "%s threw; the exception was dropped", what);
+    }
+}
+
 } // namespace kompoz::detail

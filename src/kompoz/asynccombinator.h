@@ -124,6 +124,7 @@ KOMPOZ_EXPORT QString formatSeconds(double seconds);
 [[noreturn]] KOMPOZ_EXPORT void throwInvalid(const char *function, const char *parameter,
                                              const char *problem);
 KOMPOZ_EXPORT void warnDroppedError(const char *where);
+KOMPOZ_EXPORT void warnCallbackThrew(const char *what, std::exception_ptr e);
 
 //! A duration in nanoseconds, held to +-100 years: a "wait forever" of a million hours must not
 //! wrap around int64 nanoseconds.
@@ -959,16 +960,23 @@ private:
 
     static void call(Fn &fn, Completion<T> &&c)
     {
-        if constexpr (std::is_invocable_v<Fn &, Completion<T> &&>) {
-            std::invoke(fn, std::move(c));
-        } else {
-            static_assert(std::is_invocable_v<Fn &, Result<T> &&>,
-                          "the callback must take kompoz::Completion<T> or kompoz::Result<T>");
-            if (c.outcome == Outcome::Canceled)
-                return;
-            if (c.outcome == Outcome::Error)
-                warnDroppedError("AsyncCombinator::run: a callback that takes Result<T>");
-            std::invoke(fn, std::move(c.result));
+        // The callback runs inside the library's completion chain (in the task's thread, the
+        // timer thread, ...): an exception it throws must not unwind through our frames.
+        try {
+            if constexpr (std::is_invocable_v<Fn &, Completion<T> &&>) {
+                std::invoke(fn, std::move(c));
+            } else {
+                static_assert(std::is_invocable_v<Fn &, Result<T> &&>,
+                              "the callback must take kompoz::Completion<T> or kompoz::Result<T>");
+                if (c.outcome == Outcome::Canceled)
+                    return;
+                if (c.outcome == Outcome::Error)
+                    warnDroppedError("AsyncCombinator::run: a callback that takes Result<T>");
+                std::invoke(fn, std::move(c.result));
+            }
+        } catch (...) {
+            warnCallbackThrew("AsyncCombinator::run: the completion callback",
+                              std::current_exception());
         }
     }
 

@@ -240,6 +240,24 @@ void TimerService::Private::stop()
     t->quit();
     t->wait();
     delete t;
+    // The application is going away and no timer will run again: end every run still waiting
+    // for a deadline now, as timed out, rather than leave its future unfinished forever.
+    std::vector<TimerEntry *> due;
+    {
+        Locker lock(mutex);
+        for (auto &[ms, head] : buckets) {
+            for (TimerEntry *e = head; e; e = e->m_next) {
+                e->m_bucket = NotScheduled;
+                due.push_back(e);
+            }
+        }
+        buckets.clear();
+        pending = 0;
+    }
+    for (TimerEntry *e : due) {
+        e->fire();
+        e->deref();
+    }
 }
 
 void TimerService::Private::requestWakeLocked(qint64 atMs)
