@@ -2,32 +2,16 @@
 // B0, W1 (breaker), W2 (both pipelines) and W5 (open breaker): sequential calls, each awaited
 // before the next starts, as the peers script's seqLoop().
 
-#include "tasks.h"
-#include "workloads.h"
+#include "sequential.h"
 
 #include <kompoz/kompoz.h>
 
 #include <chrono>
-#include <tuple>
 
 namespace bench {
-namespace {
 using namespace std::chrono_literals;
 using kompoz::Completion;
 using kompoz::Result;
-
-kompoz::AsyncCombinator<int> readyRule()
-{
-    return kompoz::asyncRule<int>([](int i) { return readyTask(i); });
-}
-kompoz::AsyncCombinator<int> promiseRule()
-{
-    return kompoz::asyncRule<int>([](int i) { return promiseTask(i); });
-}
-kompoz::AsyncCombinator<int> plainRule()
-{
-    return kompoz::asyncRule<int>([](int i) { return plainTask(i); });
-}
 
 // ---- Floors ----------------------------------------------------------------------------------
 
@@ -114,79 +98,7 @@ Variant floorPlain(qint64 n)
 
 // ---- Runs through a combinator -----------------------------------------------------------------
 
-enum class Task { Ready, Promise, Plain };
-enum class Path { Future, Callback };
-
-//! `make` builds a fresh combinator (outside the timed region); `verify` checks it afterwards.
-template<typename Make, typename Verify>
-Variant sequential(QString id, QString label, QString baseline, qint64 n, Task task, Path path,
-                   Make make, Verify verify)
-{
-    auto run = [task, path, make, verify](qint64 n, QJsonObject &checks) {
-        auto parts = make(); // a tuple: the combinator to run first, then handles to verify
-        const auto &c = std::get<0>(parts);
-        taskState().reset();
-        qint64 ok = 0;
-        const auto t0 = clockStart();
-        if (path == Path::Future) {
-            for (qint64 i = 0; i < n; ++i) {
-                c.run(int(i)).then([&ok](const Result<int> &r) { ok += r.ok; });
-                if (task == Task::Promise)
-                    fulfilPromise();
-            }
-        } else {
-            for (qint64 i = 0; i < n; ++i) {
-                c.run(int(i), [&ok](const Completion<int> &r) { ok += r.result.ok; });
-                if (task == Task::Promise)
-                    fulfilPromise();
-            }
-        }
-        const qint64 ns = nsSince(t0);
-        verify(parts, n, ok, checks);
-        return ns;
-    };
-    return {std::move(id), std::move(label), std::move(baseline), n, run, 20000};
-}
-
-kompoz::AsyncCombinator<int> ruleFor(Task task)
-{
-    switch (task) {
-    case Task::Ready:
-        return readyRule();
-    case Task::Promise:
-        return promiseRule();
-    case Task::Plain:
-        break;
-    }
-    return plainRule();
-}
-
-QString taskName(Task task)
-{
-    return task == Task::Ready      ? QStringLiteral("ready")
-            : task == Task::Promise ? QStringLiteral("promise")
-                                    : QStringLiteral("plain");
-}
-
-QString floorFor(Task task, Path path)
-{
-    if (path == Path::Callback)
-        return task == Task::Plain ? QStringLiteral("B0.cb.plain")
-                                   : QStringLiteral("B0.readnow.ready");
-    return task == Task::Ready ? QStringLiteral("B0.future.ready")
-                               : QStringLiteral("B0.future.promise");
-}
-
-QString pathName(Path path)
-{
-    return path == Path::Future ? QStringLiteral("future") : QStringLiteral("cb");
-}
-
-QString pathLabel(Path path)
-{
-    return path == Path::Future ? QStringLiteral("QFuture path") : QStringLiteral("callback path");
-}
-
+namespace {
 Variant w1(qint64 n, Task task, Path path)
 {
     return sequential(

@@ -67,6 +67,8 @@ std::vector<bench::Variant> variantsOf(const QString &group, const Settings &s,
         return bench::openBreakerGroup(s.nSeq);
     if (name == QLatin1String("M"))
         return bench::metricsGroup(s.nSeq * 5);
+    if (name == QLatin1String("P"))
+        return bench::policiesGroup(s.nSeq);
     if (name == QLatin1String("W3") || name == QLatin1String("W4")) {
         if (arg >= 1000000) { // a warm-up at full size would double the longest runs
             options->warmupN = 10000;
@@ -241,6 +243,7 @@ void printSequential(Report &r, const QStringList &groups)
 {
     r.out << "\n## Sequential calls (W1, W2, W5"
           << (groups.contains(QLatin1String("M")) ? ", metrics" : "")
+          << (groups.contains(QLatin1String("P")) ? ", policies" : "")
           << "): each workload beside its baseline in one process\n\n"
           << "| group | workload | ns/call | baseline | baseline ns | ratio | added ns | CPU ratio "
              "| "
@@ -824,6 +827,7 @@ int runDriver(const Settings &s, const QString &jsonPath, const QString &peersPa
     QStringList groups {QStringLiteral("W1"), QStringLiteral("W2"), QStringLiteral("W5")};
     if (bench::haveMetrics())
         groups << QStringLiteral("M");
+    groups << QStringLiteral("P");
     for (qint64 n : s.sizes)
         groups << QStringLiteral("W3:%1").arg(n) << QStringLiteral("W4:%1").arg(n);
     for (int t : s.threads)
@@ -865,7 +869,7 @@ int runDriver(const Settings &s, const QString &jsonPath, const QString &peersPa
 
     printSequential(r,
                     {QStringLiteral("W1"), QStringLiteral("W2"), QStringLiteral("W5"),
-                     QStringLiteral("M")});
+                     QStringLiteral("M"), QStringLiteral("P")});
     printBursts(r, s.nBurst);
     printScaling(r, s);
     printThreads(r, s);
@@ -924,7 +928,7 @@ int main(int argc, char **argv)
     if (args.contains(QLatin1String("--help")) || args.contains(QLatin1String("-h"))) {
         std::printf(
                 "usage: kompoz-bench [--quick] [--reps N] [--json FILE] [--peers FILE] "
-                "[--only W1,W2,W5,M,W3,W4,T]\n"
+                "[--only W1,W2,W5,M,P,W3,W4,T]\n"
                 "  --quick       fewer calls and repetitions, no 1M scaling runs (~1 min)\n"
                 "  --json FILE   ns per call, calls per second, peak RSS per workload\n"
                 "  --peers FILE  output of ../shared/peers/bench_node_peers.cjs, shown beside\n");

@@ -21,6 +21,8 @@ std::vector<Variant> openBreakerGroup(qint64 n); // B0 + W5
 std::vector<Variant> limiterGroup(qint64 n); // W3 bare burst + limited(rule, 64)
 std::vector<Variant> timeoutGroup(qint64 n); // W4 bare burst + withTimeout(rule, 10s)
 std::vector<Variant> threadsGroup(int threads, qint64 nSeq, qint64 nBurst); // W1, W3 shared
+//! B0 + P: retry, fallback, hedged, rateLimited and a ratio breaker, each on its cheapest run.
+std::vector<Variant> policiesGroup(qint64 n);
 //! RollingMetrics::record() when the library has it; empty otherwise.
 std::vector<Variant> metricsGroup(qint64 n);
 bool haveMetrics();
