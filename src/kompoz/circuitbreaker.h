@@ -169,6 +169,14 @@ public:
 
     //! The state, counts and open-until time (as wall-clock time), for restoreState() after a
     //! restart, so an application does not hammer a service it knew was down.
+    //! \code
+    //! settings.setValue("orders", QJsonDocument(breaker->saveState()).toJson());
+    //! // after the restart:
+    //! QString error;
+    //! const QByteArray json = settings.value("orders").toByteArray();
+    //! if (!breaker->restoreState(QJsonDocument::fromJson(json).object(), &error))
+    //!     qWarning() << error; // refused: the breaker is as it was
+    //! \endcode
     QJsonObject saveState() const;
     //! Restores what saveState() wrote. A malformed object is refused: false, nothing changed,
     //! and `errorString` (if given) says which field is wrong. A state change is emitted.
@@ -217,7 +225,8 @@ public:
 public Q_SLOTS:
     //! Back to Closed; clears the failure and half-open counts.
     void reset();
-    //! Holds it Open, rejecting every run, until reset() (Polly's manual control).
+    //! Holds it Open, rejecting every run, until reset() (Polly's manual control): for
+    //! maintenance, or a service known to be down. `breaker->isolate(); ... breaker->reset();`
     void isolate();
     //! Disabled, it lets every run through and only counts (it never opens); enabling or
     //! disabling closes it.

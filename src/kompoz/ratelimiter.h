@@ -294,6 +294,11 @@ AsyncRateLimited<T> rateLimited(const AsyncCombinator<T> &inner, int permits,
 }
 
 //! Puts an existing limiter around `inner`: several combinators then share one bucket.
+//! \code
+//! auto bucket = kompoz::RateLimiter::create(100, 1s, /*burst*/ 100, /*queueLimit*/ 0);
+//! auto search = kompoz::rateLimited(callSearch, bucket);
+//! auto suggest = kompoz::rateLimited(callSuggest, bucket); // 100 a second for both together
+//! \endcode
 template<typename T>
 AsyncRateLimited<T> rateLimited(const AsyncCombinator<T> &inner,
                                 std::shared_ptr<RateLimiter> limiter)
