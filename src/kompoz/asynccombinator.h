@@ -185,6 +185,9 @@ public:
     virtual void start(T ctx, Sink<T> *sink, Scope *scope) const = 0;
     virtual void describe(QString &out) const = 0;
     virtual LogicKind logicKind() const { return LogicKind::None; }
+    //! A node that can turn a run away before anything starts (an open breaker) counts that
+    //! rejection and returns true; the root then answers `{false, ctx}` without making a scope.
+    virtual bool rejectsAtOnce() const { return false; }
 };
 
 template<typename T>
@@ -821,12 +824,18 @@ class FutureRoot final : public WatchedRun, public Sink<T>
 public:
     static QFuture<Result<T>> run(const NodePtr<T> &node, T ctx)
     {
+        if (node->rejectsAtOnce()) {
+            // The caller's future and nothing else: no root, no scope, no watch.
+            QFutureInterface<Result<T>> fi;
+            fi.reportStarted();
+            fi.reportAndMoveResult(Result<T> {false, std::move(ctx)});
+            fi.reportFinished();
+            return fi.future();
+        }
         auto *root = new FutureRoot(node); // one reference for the inner run, one for us below
         root->ref();
         node->start(std::move(ctx), root, root);
-        QFutureInterface<Result<T>> fi;
-        fi.reportStarted(); // Started|Running: result() waits only on a running future
-        root->m_fi = fi;
+        QFuture<Result<T>> future = root->m_fi.future();
         int expected = Starting;
         if (root->m_state.compare_exchange_strong(expected, Waiting, std::memory_order_acq_rel)) {
             // The caller may cancel the future; Qt tells nobody (pitfall #2): the timer
@@ -836,7 +845,7 @@ public:
             root->deliver();
         }
         root->deref();
-        return fi.future();
+        return future;
     }
 
     // The reference the inner run holds is dropped here and only here, even when the caller
@@ -881,7 +890,9 @@ protected:
 private:
     enum State { Starting, Waiting, Completed };
 
-    explicit FutureRoot(NodePtr<T> node) : m_keepAlive(std::move(node)) { }
+    // The caller's future is made here, once: a default-constructed QFutureInterface member
+    // replaced later would make (and free) a second QFuture state per run.
+    explicit FutureRoot(NodePtr<T> node) : m_keepAlive(std::move(node)) { m_fi.reportStarted(); }
 
     void deliver()
     {
@@ -902,7 +913,7 @@ private:
     NodePtr<T> m_keepAlive; // a handle dropped mid-run must not take the tree with it
     std::atomic<int> m_state {Starting};
     std::atomic<bool> m_settled {false};
-    QFutureInterface<Result<T>> m_fi; // written before m_state leaves Starting
+    QFutureInterface<Result<T>> m_fi; // Started|Running: result() waits only on a running future
     std::optional<Completion<T>> m_done;
 };
 

@@ -164,6 +164,19 @@ void CircuitBreaker::setClock(const Clock *clock)
     updateOpenUntilLocked();
 }
 
+bool CircuitBreaker::rejectIfOpen()
+{
+    if (m_published.load(std::memory_order_acquire) != CircuitState::Open ||
+        m_clock.load(std::memory_order_acquire)->monotonicNow().count() >=
+                m_openUntilNs.load(std::memory_order_acquire))
+        return false;
+    m_rejectedCount.fetch_add(1, std::memory_order_relaxed);
+    if (isSignalConnected(callRejectedSignal()))
+        Q_EMIT callRejected();
+    countsChanged();
+    return true;
+}
+
 CircuitBreaker::Permit CircuitBreaker::tryAcquire()
 {
     Permit permit;
@@ -176,15 +189,8 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire()
             permit.startedNs = m_clock.load(std::memory_order_acquire)->monotonicNow().count();
         return permit;
     }
-    if (published == CircuitState::Open &&
-        m_clock.load(std::memory_order_acquire)->monotonicNow().count() <
-                m_openUntilNs.load(std::memory_order_acquire)) {
-        m_rejectedCount.fetch_add(1, std::memory_order_relaxed);
-        if (isSignalConnected(callRejectedSignal()))
-            Q_EMIT callRejected();
-        countsChanged();
+    if (published == CircuitState::Open && rejectIfOpen())
         return permit;
-    }
     bool transitioned = false;
     {
         detail::Locker lock(m_mutex);

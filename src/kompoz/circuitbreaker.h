@@ -218,6 +218,9 @@ public:
     //! Asks to run (AsyncCircuitBreaker does this; call it yourself to guard code that is not a
     //! combinator). A rejection is counted and announced here.
     Permit tryAcquire();
+    //! tryAcquire()'s lock-free rejection alone: when the breaker is open and its break has not
+    //! ended, counts and announces a rejection and returns true; otherwise does nothing.
+    bool rejectIfOpen();
     //! Records how a permitted run ended: Success counts a success; Canceled counts nothing and
     //! gives back a half-open trial; anything else counts a failure.
     void release(const Permit &permit, Outcome outcome);
@@ -358,6 +361,7 @@ public:
                 QLatin1String(", half_open_max_calls=") +
                 QString::number(m_breaker->halfOpenMaxCalls()) + QLatin1Char(')');
     }
+    bool rejectsAtOnce() const override { return m_breaker->rejectIfOpen(); }
     const std::shared_ptr<CircuitBreaker> &breaker() const { return m_breaker; }
 
 private:

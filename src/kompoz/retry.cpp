@@ -58,8 +58,6 @@ void RetryPolicy::flushCounts()
 
 namespace detail {
 
-void warnCallbackThrew(const char *where) { qCWarning(lcRetry, "%s threw; ignored", where); }
-
 double defaultRandom() { return QRandomGenerator::global()->generateDouble(); }
 
 } // namespace detail

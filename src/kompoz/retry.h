@@ -117,7 +117,6 @@ private:
 //! \cond internal
 namespace detail {
 
-KOMPOZ_EXPORT void warnCallbackThrew(const char *where);
 KOMPOZ_EXPORT double defaultRandom();
 
 //! Where a run started by runWithInfo() finds how it went, besides its Completion.
@@ -140,16 +139,14 @@ public:
         auto *root = new InfoRoot(node);
         root->ref();
         node->startWithInfo(std::move(ctx), root, root, &root->m_info);
-        QFutureInterface<R> fi;
-        fi.reportStarted();
-        root->m_fi = fi;
+        QFuture<R> future = root->m_fi.future();
         int expected = Starting;
         if (root->m_state.compare_exchange_strong(expected, Waiting, std::memory_order_acq_rel))
             TimerService::instance().watch(root);
         else
             root->deliver();
         root->deref();
-        return fi.future();
+        return future;
     }
 
     void complete(Completion<T> &&c) override
@@ -189,7 +186,11 @@ protected:
 
 private:
     enum State { Starting, Waiting, Completed };
-    explicit InfoRoot(std::shared_ptr<const NodeT> node) : m_keepAlive(std::move(node)) { }
+    // One QFuture state per run, made here (see FutureRoot).
+    explicit InfoRoot(std::shared_ptr<const NodeT> node) : m_keepAlive(std::move(node))
+    {
+        m_fi.reportStarted();
+    }
 
     void deliver()
     {
@@ -344,7 +345,7 @@ private:
             try {
                 onRetry(m_attempts, m_lastError, delay);
             } catch (...) {
-                warnCallbackThrew("retry: onRetry");
+                warnCallbackThrew("retry: onRetry", std::current_exception());
             }
         }
         m_node->policy()->recordRetry(m_attempts, delay);
