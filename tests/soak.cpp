@@ -150,8 +150,22 @@ int main(int argc, char **argv)
     auto timedCall = kompoz::withTimeout(kompoz::limited(call, 64, QStringLiteral("soak")), 50ms);
     auto guarded = kompoz::withMetrics(kompoz::circuitBreaker(timedCall, 10, 200ms, 2), metrics);
     auto other = kompoz::withTimeout(kompoz::limited(call, 64, QStringLiteral("soak")), 80ms);
+    // The policies beyond kompoz: retries with a backoff on the timer service, a hedge, a rate
+    // limit that queues and rejects, a ratio breaker, and a fallback around them.
+    kompoz::CircuitBreakerOptions ratio;
+    ratio.failureRatio = 0.5;
+    ratio.minimumThroughput = 20;
+    ratio.windowSize = 50;
+    ratio.recoveryTimeout = 100ms;
+    ratio.slowCallDuration = 40ms;
+    ratio.breakDurationMultiplier = 2;
+    ratio.maxBreakDuration = 1s;
+    auto policies = kompoz::fallback(
+            kompoz::rateLimited(kompoz::retry(kompoz::hedged(timedCall, 10ms), 2, 2ms), rate / 4,
+                                1s, 0, 50),
+            kompoz::circuitBreaker(other, ratio));
     auto tree = (quick & bump >> guarded) | kompoz::parallelOr<int>({guarded, ~quick}) |
-            kompoz::parallelAnd<int>({quick, other}, true);
+            kompoz::parallelAnd<int>({quick, other}, true) | policies;
 
     std::mt19937 rng(42);
     qint64 runs = 0;
