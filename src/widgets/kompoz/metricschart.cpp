@@ -75,6 +75,14 @@ void MetricsChart::setSeconds(int seconds)
     update();
 }
 
+CircuitBreaker *MetricsChart::breaker() const { return m_breaker; }
+
+void MetricsChart::setBreaker(CircuitBreaker *breaker)
+{
+    m_breaker = breaker;
+    update();
+}
+
 void MetricsChart::noteState(qint64 second, CircuitState state)
 {
     const auto i = size_t(((second % kStates) + kStates) % kStates);

@@ -33,6 +33,10 @@ public:
     //! How many seconds the chart spans (default: the metrics' history, at most 120).
     int seconds() const { return m_seconds; }
     void setSeconds(int seconds);
+    CircuitBreaker *breaker() const;
+    //! The breaker whose state the band shows from now on (nullptr: no band); the seconds
+    //! already noted keep theirs.
+    void setBreaker(CircuitBreaker *breaker);
 
     //! Remembers that the breaker was in `state` during the metrics' second `second`; the band
     //! shows the most severe state of each second (Open over Half-open over Closed).
