@@ -99,11 +99,15 @@ DashboardWindow::DashboardWindow(QWidget *parent)
     m_load->setRate(200);
     buildUi();
 
-    for (ServicePanel *panel : std::as_const(m_panels)) {
-        connect(panel->breaker().breaker(), &kompoz::CircuitBreaker::transitioned, this,
+    for (int i = 0; i < m_panels.size(); ++i) {
+        ServicePanel *panel = m_panels[i];
+        connect(panel, &ServicePanel::breakerTransitioned, this,
                 [this, name = panel->name()](kompoz::CircuitState from, kompoz::CircuitState to) {
                     logTransition(name, from, to);
                 });
+        // A rebuilt chain (retry or rate limit changed): new runs go there.
+        connect(panel, &ServicePanel::pipelineChanged, this,
+                [this, i, panel] { m_load->setTarget(i, panel->measured()); });
     }
     auto *ticker = new QTimer(this);
     connect(ticker, &QTimer::timeout, this, &DashboardWindow::updateStatus);
@@ -138,9 +142,15 @@ void DashboardWindow::buildUi()
     tf.setBold(true);
     title->setFont(tf);
     auto *subtitle = new QLabel(
-            tr("Each service: withMetrics(circuitBreaker(withTimeout(limited(call)))) · "
+            tr("Each service, outer to inner: withMetrics(rateLimited(retry(circuitBreaker("
+               "withTimeout(limited(call))))))\nRate limit and retry are left out while off · "
                "inventory and search share the limited pool “backend”"),
             central);
+    subtitle->setToolTip(
+            tr("Outer to inner, as .NET's standard resilience handler: the rate limit at the "
+               "door (a refused run costs nothing further in), the retry around the breaker "
+               "(each attempt is counted by it, and an open breaker's rejection ends the "
+               "retries), a timeout per attempt, the concurrency limit next to the call."));
     subtitle->setForegroundRole(QPalette::PlaceholderText);
     titles->addWidget(title);
     titles->addWidget(subtitle);
@@ -216,7 +226,7 @@ void DashboardWindow::buildUi()
     m_log->setColumnWidth(2, 120);
     m_log->setColumnWidth(3, 110);
     m_log->setColumnWidth(4, 110);
-    m_log->setFixedHeight(170);
+    m_log->setFixedHeight(140);
     m_log->setFrameShape(QFrame::NoFrame);
     layout->addWidget(m_log);
 
@@ -236,7 +246,8 @@ void DashboardWindow::buildUi()
 
 QStringList DashboardWindow::scenarios()
 {
-    return {QStringLiteral("outage"), QStringLiteral("tour"), QStringLiteral("load2000")};
+    return {QStringLiteral("outage"), QStringLiteral("tour"), QStringLiteral("load2000"),
+            QStringLiteral("policies")};
 }
 
 ServicePanel *DashboardWindow::panel(const QString &name) const
@@ -275,10 +286,26 @@ bool DashboardWindow::play(const QString &scenario, double durationS, int rate)
     m_running = true;
     m_transitions.clear();
     m_problems.clear();
+    m_stepProblems.clear();
     m_steps.clear();
     m_log->clear();
     m_clock.restart();
 
+    // Every scenario starts from the same pipeline: no retry, no rate limit, a consecutive-count
+    // breaker, neither isolated nor disabled.
+    const auto prepare = [this](int failureThreshold, int recoveryMs, int timeoutMs) {
+        for (ServicePanel *p : std::as_const(m_panels)) {
+            p->setBreakerSettings(failureThreshold, recoveryMs, 2);
+            p->setTimeoutMs(timeoutMs);
+            p->setOutage(false);
+            p->setHang(false);
+            p->setRetryAttempts(1);
+            p->setRateLimit(0, 20);
+            p->setBreakerMode(ServicePanel::BreakerMode::ConsecutiveFailures);
+            p->setBreakerDisabled(false);
+            p->setIsolated(false);
+        }
+    };
     double defaultDuration = 10;
     int defaultRate = m_load->rate();
     if (scenario == QLatin1String("outage") || scenario == QLatin1String("tour")) {
@@ -291,17 +318,19 @@ bool DashboardWindow::play(const QString &scenario, double durationS, int rate)
         m_closedByS = m_outageEndS + 7;
         defaultDuration = tour ? 48 : 13;
         defaultRate = 300;
-        for (ServicePanel *p : std::as_const(m_panels)) {
-            p->setBreakerSettings(5, 1000, 2);
-            p->setTimeoutMs(250);
-            p->setOutage(false);
-            p->setHang(false);
-        }
+        prepare(5, 1000, 250);
         panel(QStringLiteral("payments"))->setFailureRate(1);
         panel(QStringLiteral("inventory"))->setFailureRate(3);
         panel(QStringLiteral("search"))->setFailureRate(1);
         panel(QStringLiteral("search"))->setLatency(70, 30);
         if (tour) {
+            // One new policy per card, so the picture shows them all: retry for payments,
+            // a failure-ratio breaker for inventory's flaky spell, a rate limit for search
+            // that the 450 req/s stretch runs into.
+            panel(QStringLiteral("payments"))->setRetryAttempts(3);
+            panel(QStringLiteral("inventory"))
+                    ->setBreakerMode(ServicePanel::BreakerMode::FailureRatio, 25);
+            panel(QStringLiteral("search"))->setRateLimit(120, 20);
             at(6, tr("load: 450 req/s"), [this] { m_rate->setValue(450); });
             at(36, tr("inventory: failure rate 35 %"),
                [this] { panel(QStringLiteral("inventory"))->setFailureRate(35); });
@@ -320,16 +349,52 @@ bool DashboardWindow::play(const QString &scenario, double durationS, int rate)
     } else if (scenario == QLatin1String("load2000")) {
         defaultDuration = 20;
         defaultRate = 2000;
+        prepare(20, 2000, 500);
         for (ServicePanel *p : std::as_const(m_panels)) {
-            p->setBreakerSettings(20, 2000, 2);
-            p->setTimeoutMs(500);
-            p->setOutage(false);
-            p->setHang(false);
             p->setFailureRate(1);
             p->setLatency(20, 8);
         }
         panel(QStringLiteral("payments"))->setMaxConcurrent(200);
         panel(QStringLiteral("inventory"))->setMaxConcurrent(400);
+    } else if (scenario == QLatin1String("policies")) {
+        // The policies one after another, each checked: payments retries its flaky calls,
+        // inventory sits behind a rate limit, search's breaker opens by failure ratio in an
+        // outage; then both chains are rebuilt under load, payments is isolated by hand and
+        // reset, search goes back to counting failures in a row and inventory's breaker is
+        // disabled for a second.
+        defaultDuration = 13;
+        defaultRate = 300;
+        prepare(5, 1000, 250);
+        ServicePanel *payments = panel(QStringLiteral("payments"));
+        ServicePanel *inventory = panel(QStringLiteral("inventory"));
+        ServicePanel *search = panel(QStringLiteral("search"));
+        payments->setFailureRate(10);
+        inventory->setFailureRate(3);
+        search->setFailureRate(1);
+        search->setLatency(70, 30);
+        payments->setRetryAttempts(3);
+        inventory->setRateLimit(60, 10);
+        search->setBreakerMode(ServicePanel::BreakerMode::FailureRatio, 50);
+        at(3, tr("search: outage on"), [search] { search->setOutage(true); });
+        at(5, tr("search: outage off"), [search] { search->setOutage(false); });
+        at(6, tr("payments: retry 4 attempts · inventory: rate limit 80/s"), [payments, inventory] {
+            payments->setRetryAttempts(4);
+            inventory->setRateLimit(80, 10);
+        });
+        at(7, tr("payments: isolated"), [payments] { payments->setIsolated(true); });
+        at(8, tr("payments: reset"), [payments] { payments->setIsolated(false); });
+        at(9, tr("search: failures in a row"), [this, search] {
+            const kompoz::CircuitBreakerStats before = search->breaker().stats();
+            search->setBreakerMode(ServicePanel::BreakerMode::ConsecutiveFailures);
+            const kompoz::CircuitBreakerStats after = search->breaker().stats();
+            if (after.successCount < before.successCount ||
+                after.rejectedCount < before.rejectedCount)
+                m_stepProblems << tr("search: the new breaker did not take over the counts");
+        });
+        at(10, tr("inventory: breaker disabled"),
+           [inventory] { inventory->setBreakerDisabled(true); });
+        at(11, tr("inventory: breaker enabled"),
+           [inventory] { inventory->setBreakerDisabled(false); });
     }
     m_durationS = durationS > 0 ? durationS : defaultDuration;
     m_targetRate = rate >= 0 ? rate : defaultRate;
@@ -362,9 +427,12 @@ void DashboardWindow::finishRun()
 void DashboardWindow::waitForQuiet(int attemptsLeft)
 {
     // Calls in flight end (or time out) and their counts reach the views before judging.
-    bool quiet = true;
-    for (ServicePanel *p : std::as_const(m_panels))
+    // Every request sent has been answered (retry delays and rate-limit queues included).
+    bool quiet = answered() == m_load->sent();
+    for (ServicePanel *p : std::as_const(m_panels)) {
         quiet = quiet && p->limited().pool()->active() == 0 && p->limited().pool()->queued() == 0;
+        quiet = quiet && (!p->rateLimiter() || p->rateLimiter()->queued() == 0);
+    }
     if (!quiet && attemptsLeft > 0) {
         QTimer::singleShot(50, this, [this, attemptsLeft] { waitForQuiet(attemptsLeft - 1); });
         return;
@@ -378,9 +446,32 @@ void DashboardWindow::waitForQuiet(int attemptsLeft)
     });
 }
 
+qint64 DashboardWindow::answered() const
+{
+    qint64 n = 0;
+    for (ServicePanel *p : m_panels) {
+        for (int o = int(kompoz::Outcome::Success); o <= int(kompoz::Outcome::Canceled); ++o)
+            n += p->measured().metrics()->totalCount(kompoz::Outcome(o));
+    }
+    return n;
+}
+
+double DashboardWindow::firstTransition(const QString &service, kompoz::CircuitState to,
+                                        double afterS,
+                                        std::optional<kompoz::CircuitState> from) const
+{
+    for (const Transition &t : m_transitions) {
+        if (t.service == service && t.to == to && t.atS >= afterS && (!from || t.from == *from))
+            return t.atS;
+    }
+    return -1;
+}
+
 void DashboardWindow::evaluate()
 {
-    m_problems.clear();
+    m_problems = m_stepProblems;
+    if (!m_scenario.isEmpty() && answered() != m_load->sent())
+        m_problems << tr("%1 requests sent, %2 answered").arg(m_load->sent()).arg(answered());
     // A run without a scenario has no story to check: a person may have switched an outage on.
     const QList<ServicePanel *> judged = m_scenario.isEmpty() ? QList<ServicePanel *>() : m_panels;
     for (ServicePanel *p : judged) {
@@ -390,20 +481,11 @@ void DashboardWindow::evaluate()
     }
     if (m_scenario == QLatin1String("outage") || m_scenario == QLatin1String("tour")) {
         const QString payments = QStringLiteral("payments");
-        double opened = -1, closedAfter = -1;
-        for (const Transition &t : m_transitions) {
-            if (t.service != payments)
-                continue;
-            if (t.to == kompoz::CircuitState::Open && opened < 0) {
-                opened = t.atS;
-                if (t.atS < m_outageStartS)
-                    m_problems << tr("payments opened at %1 s, before the outage")
-                                          .arg(t.atS, 0, 'f', 2);
-            }
-            if (t.from == kompoz::CircuitState::HalfOpen && t.to == kompoz::CircuitState::Closed &&
-                t.atS >= m_outageEndS && closedAfter < 0)
-                closedAfter = t.atS;
-        }
+        const double opened = firstTransition(payments, kompoz::CircuitState::Open);
+        const double closedAfter = firstTransition(payments, kompoz::CircuitState::Closed,
+                                                   m_outageEndS, kompoz::CircuitState::HalfOpen);
+        if (opened >= 0 && opened < m_outageStartS)
+            m_problems << tr("payments opened at %1 s, before the outage").arg(opened, 0, 'f', 2);
         if (opened < 0 || opened > m_outageEndS)
             m_problems << tr("payments did not open during the outage (%1 s to %2 s)")
                                   .arg(m_outageStartS)
@@ -423,6 +505,42 @@ void DashboardWindow::evaluate()
         if (m_cpuPercent >= 100)
             m_problems << tr("CPU use %1 % of one core, not under one core")
                                   .arg(m_cpuPercent, 0, 'f', 1);
+    } else if (m_scenario == QLatin1String("policies")) {
+        evaluatePolicies();
+    }
+}
+
+void DashboardWindow::evaluatePolicies()
+{
+    using kompoz::CircuitState;
+    const auto within = [this](const QString &what, double atS, double fromS, double toS) {
+        if (atS < fromS || atS > toS)
+            m_problems << tr("%1 at %2 s, not between %3 s and %4 s")
+                                  .arg(what, atS < 0 ? tr("never") : QString::number(atS, 'f', 2))
+                                  .arg(fromS)
+                                  .arg(toS);
+    };
+    const QString search = QStringLiteral("search"), payments = QStringLiteral("payments");
+    within(tr("search opened (failure ratio)"), firstTransition(search, CircuitState::Open), 3, 5);
+    within(tr("search closed after its outage"),
+           firstTransition(search, CircuitState::Closed, 5, CircuitState::HalfOpen), 5, 9);
+    within(tr("payments opened (isolated)"), firstTransition(payments, CircuitState::Open, 7), 7,
+           7.5);
+    within(tr("payments closed (reset)"), firstTransition(payments, CircuitState::Closed, 8), 8,
+           8.5);
+    const kompoz::RetryPolicy *retry = panel(payments)->retryPolicy();
+    if (!retry || retry->maxAttempts() != 4 || retry->retryCount() == 0 ||
+        retry->recoveredCount() == 0)
+        m_problems << tr("payments: no retries recovered with 4 attempts");
+    const kompoz::RateLimiter *limiter = panel(QStringLiteral("inventory"))->rateLimiter();
+    if (!limiter || limiter->permits() != 80 || limiter->rejectedCount() == 0 ||
+        limiter->delayedCount() == 0)
+        m_problems << tr("inventory: the 80/s rate limit neither delayed nor rejected runs");
+    if (panel(search)->breakerMode() != ServicePanel::BreakerMode::ConsecutiveFailures)
+        m_problems << tr("search: still in failure-ratio mode");
+    for (ServicePanel *p : std::as_const(m_panels)) {
+        if (p->breaker().breaker()->isIsolated() || p->breaker().breaker()->isDisabled())
+            m_problems << tr("%1 ended isolated or disabled").arg(p->name());
     }
 }
 
@@ -545,6 +663,31 @@ QString DashboardWindow::summary() const
         [](ServicePanel *p) { return QString::number(p->timeout().policy()->timedOutCount()); });
     row(tr("peak in flight (pool)"),
         [](ServicePanel *p) { return QString::number(p->limited().pool()->peakActive()); });
+    row(tr("breaker mode"), [](ServicePanel *p) {
+        const kompoz::CircuitBreaker *b = p->breaker().breaker();
+        if (b->isIsolated())
+            return tr("isolated");
+        if (b->isDisabled())
+            return tr("disabled");
+        const double ratio = b->options().failureRatio;
+        return ratio > 0 ? tr("ratio %1%").arg(ratio * 100, 0, 'f', 0) : tr("in a row");
+    });
+    // A count of the panel's retry policy or rate limiter; "off" while the layer is left out.
+    const auto policyRow = [&](const QString &label, auto object, auto count) {
+        row(label, [object, count](ServicePanel *p) {
+            const auto *o = (p->*object)();
+            return o ? QString::number((o->*count)()) : tr("off");
+        });
+    };
+    using kompoz::RateLimiter;
+    using kompoz::RetryPolicy;
+    policyRow(tr("retry: attempts"), &ServicePanel::retryPolicy, &RetryPolicy::maxAttempts);
+    policyRow(tr("retry: retries"), &ServicePanel::retryPolicy, &RetryPolicy::retryCount);
+    policyRow(tr("retry: recovered"), &ServicePanel::retryPolicy, &RetryPolicy::recoveredCount);
+    policyRow(tr("retry: exhausted"), &ServicePanel::retryPolicy, &RetryPolicy::exhaustedCount);
+    policyRow(tr("rate limit: per second"), &ServicePanel::rateLimiter, &RateLimiter::permits);
+    policyRow(tr("rate limit: rejected"), &ServicePanel::rateLimiter, &RateLimiter::rejectedCount);
+    policyRow(tr("rate limit: delayed"), &ServicePanel::rateLimiter, &RateLimiter::delayedCount);
     const std::pair<QString, Outcome> outcomes[] = {
             {tr("runs: success"), Outcome::Success},    {tr("runs: failure"), Outcome::Failure},
             {tr("runs: timed out"), Outcome::TimedOut}, {tr("runs: rejected"), Outcome::Rejected},

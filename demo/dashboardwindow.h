@@ -11,6 +11,7 @@
 #include <QMainWindow>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 class LoadGenerator;
@@ -76,7 +77,13 @@ private:
     void finishRun();
     void waitForQuiet(int attemptsLeft);
     void evaluate();
+    void evaluatePolicies();
     void updateStatus();
+    //! Runs that ended, every outcome, over all services (what withMetrics saw).
+    qint64 answered() const;
+    //! When `service` first went to `to` (from `from`, if given) at or after `afterS`; -1: never.
+    double firstTransition(const QString &service, kompoz::CircuitState to, double afterS = 0,
+                           std::optional<kompoz::CircuitState> from = std::nullopt) const;
 
     std::shared_ptr<Simulator> m_simulator;
     QList<ServicePanel *> m_panels;
@@ -94,6 +101,7 @@ private:
     bool m_running = false;
     std::vector<Transition> m_transitions;
     QStringList m_problems;
+    QStringList m_stepProblems; // found by a step of the script, while it ran
     QStringList m_steps;
     qint64 m_sentAtStart = 0, m_sentAtEnd = 0;
     double m_loadSeconds = 0;

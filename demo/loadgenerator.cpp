@@ -27,6 +27,11 @@ public:
         m_timer->start();
     }
     void stop() { m_timer->stop(); }
+    void setTarget(int index, Target target)
+    {
+        if (index >= 0 && size_t(index) < m_targets.size())
+            m_targets[size_t(index)] = std::move(target);
+    }
 
 private:
     void tick()
@@ -76,6 +81,14 @@ void LoadGenerator::setRate(int requestsPerSecond)
     requestsPerSecond = qMax(0, requestsPerSecond);
     if (m_rate.exchange(requestsPerSecond) != requestsPerSecond)
         Q_EMIT rateChanged(requestsPerSecond);
+}
+
+void LoadGenerator::setTarget(int index, Target target)
+{
+    // The worker's thread owns the list: the swap happens there, between two ticks.
+    QMetaObject::invokeMethod(m_worker, [w = m_worker, index, t = std::move(target)]() mutable {
+        w->setTarget(index, std::move(t));
+    });
 }
 
 void LoadGenerator::setRunning(bool running)

@@ -36,6 +36,9 @@ public:
     void setRunning(bool running);
     //! Requests sent since the start.
     qint64 sent() const { return m_sent.load(std::memory_order_relaxed); }
+    //! Sends the requests of target `index` to `target` from now on (a service whose pipeline
+    //! was rebuilt); runs already started on the old one go on there.
+    void setTarget(int index, Target target);
 
 Q_SIGNALS:
     void rateChanged(int rate);

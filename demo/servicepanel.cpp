@@ -6,8 +6,10 @@
 #include <kompoz/circuitbreakerview.h>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QJsonObject>
 #include <QLabel>
 #include <QPainter>
 #include <QPushButton>
@@ -44,10 +46,14 @@ QLabel *sectionLabel(const QString &text, QWidget *parent)
     return label;
 }
 
-kompoz::AsyncCombinator<int> serviceCall(SimulatedService *service, const QString &name)
+// Failure-ratio mode looks at the last 100 calls, once 20 are in the window.
+constexpr int kRatioWindow = 100;
+constexpr int kRatioMinimumCalls = 20;
+
+kompoz::AsyncCombinator<int> serviceCall(std::shared_ptr<ServiceLink> link, const QString &name)
 {
     // No context object: the call only queues a deadline, so any thread may make it.
-    return kompoz::asyncRule<int>([service](int) { return service->call(); }, name);
+    return kompoz::asyncRule<int>([link = std::move(link)](int) { return link->call(); }, name);
 }
 } // namespace
 
@@ -55,7 +61,8 @@ ServicePanel::ServicePanel(const ServiceConfig &config, std::shared_ptr<Simulato
                            QWidget *parent)
     : QFrame(parent),
       m_service(new SimulatedService(config.name, std::move(simulator), this)),
-      m_limited(kompoz::limited(serviceCall(m_service, config.name), config.maxConcurrent,
+      m_link(std::make_shared<ServiceLink>(m_service)),
+      m_limited(kompoz::limited(serviceCall(m_link, config.name), config.maxConcurrent,
                                 config.poolName)),
       m_timeout(kompoz::withTimeout(kompoz::AsyncCombinator<int>(m_limited),
                                     std::chrono::milliseconds(config.timeoutMs))),
@@ -86,16 +93,28 @@ ServicePanel::ServicePanel(const ServiceConfig &config, std::shared_ptr<Simulato
     layout->addWidget(m_view, 1);
     layout->addWidget(buildControls(config));
 
-    connect(m_breaker.breaker(), &kompoz::CircuitBreaker::settingsChanged, this,
-            &ServicePanel::syncFromLibrary);
+    bindBreaker();
     connect(m_limited.pool(), &kompoz::ConcurrencyPool::maxConcurrentChanged, this,
             &ServicePanel::syncFromLibrary);
     connect(m_timeout.policy(), &kompoz::TimeoutPolicy::timeoutChanged, this,
             &ServicePanel::syncFromLibrary);
+    rebuildPipeline(true, true);
     syncFromLibrary();
 }
 
-ServicePanel::~ServicePanel() = default;
+ServicePanel::~ServicePanel() { m_link->cut(); }
+
+QFuture<bool> ServiceLink::call()
+{
+    std::lock_guard lock(m_mutex);
+    return m_service ? m_service->call() : QtFuture::makeReadyFuture(false);
+}
+
+void ServiceLink::cut()
+{
+    std::lock_guard lock(m_mutex);
+    m_service = nullptr;
+}
 
 QWidget *ServicePanel::buildControls(const ServiceConfig &config)
 {
@@ -103,7 +122,7 @@ QWidget *ServicePanel::buildControls(const ServiceConfig &config)
     auto *grid = new QGridLayout(controls);
     grid->setContentsMargins(14, 0, 14, 0);
     grid->setHorizontalSpacing(10);
-    grid->setVerticalSpacing(6);
+    grid->setVerticalSpacing(5);
 
     // The service: how it behaves.
     grid->addWidget(sectionLabel(tr("Simulated service"), controls), 0, 0, 1, 3);
@@ -154,16 +173,39 @@ QWidget *ServicePanel::buildControls(const ServiceConfig &config)
     connect(m_outage, &QAbstractButton::toggled, m_service, &SimulatedService::setOutage);
     connect(m_hang, &QAbstractButton::toggled, m_service, &SimulatedService::setHang);
 
-    // The resilience settings: applied to the live objects at once.
-    grid->addWidget(sectionLabel(tr("Resilience"), controls), 0, 4, 1, 2);
+    buildBreakerControls(grid, controls);
+
+    // The resilience settings, in the order a run meets them (outer first). The breaker's,
+    // the timeout's and the pool's apply to the live objects; the rate limit's and the retry's
+    // rebuild the chain above the breaker.
+    grid->addWidget(sectionLabel(tr("Resilience, outer to inner"), controls), 0, 4, 1, 2);
+    m_rateLimit = spinBox(controls, QStringLiteral("rateLimit"), 0, 100000, 10, tr(" /s"));
+    m_rateLimit->setSpecialValueText(tr("off"));
+    m_rateLimit->setValue(config.ratePerSecond);
+    m_rateLimit->setToolTip(tr("Runs admitted per second (token bucket, burst a tenth of "
+                               "that); 0: no rate limit"));
+    m_rateQueue = spinBox(controls, QStringLiteral("rateQueueLimit"), 0, 100000, 5, QString());
+    m_rateQueue->setValue(config.rateQueueLimit);
+    m_rateQueue->setToolTip(tr("Runs that may wait for the rate limit; more are rejected"));
+    m_retryAttempts = spinBox(controls, QStringLiteral("retryAttempts"), 1, 20, 1, QString());
+    m_retryAttempts->setSpecialValueText(tr("off"));
+    m_retryAttempts->setValue(config.retryAttempts);
+    m_retryAttempts->setToolTip(tr("Attempts per run, the first included (1: no retry). "
+                                   "Failures and timeouts are retried after 20 ms, 40 ms, ... "
+                                   "(+ up to 10 ms jitter); an open breaker's rejection is not"));
     m_threshold = spinBox(controls, QStringLiteral("failureThreshold"), 1, 1000, 1, QString());
     m_recovery = spinBox(controls, QStringLiteral("recoveryTimeout"), 0, 600000, 250, tr(" ms"));
     m_halfOpen = spinBox(controls, QStringLiteral("halfOpenMaxCalls"), 1, 1000, 1, QString());
     m_timeoutMs = spinBox(controls, QStringLiteral("timeout"), 1, 600000, 50, tr(" ms"));
     m_maxConcurrent = spinBox(controls, QStringLiteral("maxConcurrent"), 1, 10000, 1, QString());
     const std::pair<QString, QSpinBox *> rows[] = {
-            {tr("Failure threshold"), m_threshold},  {tr("Recovery timeout"), m_recovery},
-            {tr("Half-open trials"), m_halfOpen},    {tr("Timeout"), m_timeoutMs},
+            {tr("Rate limit"), m_rateLimit},
+            {tr("Rate queue"), m_rateQueue},
+            {tr("Retry attempts"), m_retryAttempts},
+            {tr("Failure threshold"), m_threshold},
+            {tr("Recovery timeout"), m_recovery},
+            {tr("Half-open trials"), m_halfOpen},
+            {tr("Timeout"), m_timeoutMs},
             {tr("Max concurrent"), m_maxConcurrent},
     };
     if (!config.poolName.isEmpty())
@@ -188,13 +230,163 @@ QWidget *ServicePanel::buildControls(const ServiceConfig &config)
             [this](int v) { m_timeout.policy()->setTimeoutMs(v); });
     connect(m_maxConcurrent, &QSpinBox::valueChanged, this,
             [this](int v) { m_limited.pool()->setMaxConcurrent(v); });
+    connect(m_rateLimit, &QSpinBox::valueChanged, this, [this] { rebuildPipeline(false, true); });
+    connect(m_rateQueue, &QSpinBox::valueChanged, this, [this] {
+        if (m_rateLimit->value() > 0)
+            rebuildPipeline(false, true);
+    });
+    connect(m_retryAttempts, &QSpinBox::valueChanged, this,
+            [this] { rebuildPipeline(true, false); });
+    return controls;
+}
 
+void ServicePanel::buildBreakerControls(QGridLayout *grid, QWidget *controls)
+{
+    // The breaker's mode and manual control, under the service's behaviour.
+    grid->addWidget(sectionLabel(tr("Breaker"), controls), 4, 0, 1, 3);
+    grid->addWidget(new QLabel(tr("Mode"), controls), 5, 0);
+    auto *mode = new QHBoxLayout;
+    m_mode = new QComboBox(controls);
+    m_mode->setObjectName(QStringLiteral("breakerModeSelect"));
+    m_mode->addItem(tr("Consecutive"));
+    m_mode->addItem(tr("Failure ratio"));
+    m_mode->setToolTip(tr("Consecutive: opens after “Failure threshold” failures in a row. "
+                          "Failure ratio: opens when that share of the last %1 calls "
+                          "failed (once %2 are in the window). Switching makes a new breaker "
+                          "that takes over the state and counts.")
+                               .arg(kRatioWindow)
+                               .arg(kRatioMinimumCalls));
+    m_ratio = spinBox(controls, QStringLiteral("failureRatioThreshold"), 1, 100, 5, tr(" %"));
+    m_ratio->setValue(50);
+    m_ratio->setToolTip(tr("Failure ratio that opens the breaker (failure-ratio mode)"));
+    mode->addWidget(m_mode, 1);
+    mode->addWidget(m_ratio);
+    grid->addLayout(mode, 5, 1, 1, 2);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, [this](int index) {
+        if (index != int(breakerMode()))
+            replaceBreaker();
+    });
+    connect(m_ratio, &QSpinBox::valueChanged, this, [this](int percent) {
+        if (breakerMode() == BreakerMode::FailureRatio &&
+            percent != qRound(m_breaker.breaker()->options().failureRatio * 100))
+            replaceBreaker();
+    });
+
+    auto *buttons = new QHBoxLayout;
     m_reset = new QPushButton(tr("Reset breaker"), controls);
     m_reset->setObjectName(QStringLiteral("resetBreaker"));
-    m_reset->setToolTip(tr("Back to Closed (CircuitBreaker::reset())"));
-    grid->addWidget(m_reset, 4, 0, 1, 3, Qt::AlignLeft);
-    connect(m_reset, &QPushButton::clicked, m_breaker.breaker(), &kompoz::CircuitBreaker::reset);
-    return controls;
+    m_reset->setToolTip(tr("Back to Closed (CircuitBreaker::reset()); ends an isolation"));
+    m_isolate = new QPushButton(tr("Isolate"), controls);
+    m_isolate->setObjectName(QStringLiteral("isolateBreaker"));
+    m_isolate->setCheckable(true);
+    m_isolate->setToolTip(tr("Hold it Open, rejecting every run, until reset "
+                             "(CircuitBreaker::isolate())"));
+    m_disabled = new ToggleSwitch(tr("Disabled"), QColor(0xd2, 0x99, 0x22), controls);
+    m_disabled->setObjectName(QStringLiteral("disableBreaker"));
+    m_disabled->setToolTip(tr("Let every run through and only count: it never opens "
+                              "(CircuitBreaker::setDisabled())"));
+    buttons->addWidget(m_reset);
+    buttons->addWidget(m_isolate);
+    buttons->addStretch(1);
+    grid->addLayout(buttons, 6, 0, 1, 3);
+    grid->addWidget(m_disabled, 7, 0, 1, 3, Qt::AlignLeft);
+    connect(m_reset, &QPushButton::clicked, this, [this] { m_breaker.reset(); });
+    connect(m_isolate, &QPushButton::clicked, this, [this](bool on) {
+        if (on)
+            m_breaker.breaker()->isolate();
+        else
+            m_breaker.reset();
+    });
+    connect(m_disabled, &QAbstractButton::toggled, this,
+            [this](bool on) { m_breaker.breaker()->setDisabled(on); });
+}
+
+void ServicePanel::bindBreaker()
+{
+    kompoz::CircuitBreaker *b = m_breaker.breaker();
+    connect(b, &kompoz::CircuitBreaker::settingsChanged, this, &ServicePanel::syncFromLibrary);
+    connect(b, &kompoz::CircuitBreaker::modeChanged, this, &ServicePanel::syncFromLibrary);
+    connect(b, &kompoz::CircuitBreaker::transitioned, this, &ServicePanel::breakerTransitioned);
+}
+
+void ServicePanel::replaceBreaker()
+{
+    // The mode is fixed when a breaker is made: make one with the new mode and the live
+    // settings, give it the old one's state and counts, and put it where the old one was.
+    const std::shared_ptr<kompoz::CircuitBreaker> old = m_breaker.sharedBreaker();
+    kompoz::CircuitBreakerOptions o = old->options();
+    o.failureRatio = m_mode->currentIndex() == int(BreakerMode::FailureRatio)
+            ? m_ratio->value() / 100.0
+            : 0;
+    o.window = kompoz::CircuitBreakerOptions::WindowKind::Count;
+    o.windowSize = kRatioWindow;
+    o.minimumThroughput = kRatioMinimumCalls;
+    o.onStateChange = nullptr;
+    const QJsonObject state = old->saveState();
+    disconnect(old.get(), nullptr, this, nullptr);
+    m_breaker = kompoz::circuitBreaker(kompoz::AsyncCombinator<int>(m_timeout), o);
+    m_breaker.breaker()->setObjectName(name());
+    QString error;
+    if (!m_breaker.breaker()->restoreState(state, &error))
+        qWarning("%s: %s", qPrintable(name()), qPrintable(error));
+    bindBreaker();
+    m_view->setBreaker(m_breaker.breaker());
+    rebuildPipeline(true, false);
+    syncFromLibrary();
+}
+
+void ServicePanel::rebuildPipeline(bool newRetry, bool newRateLimiter)
+{
+    // withMetrics(rateLimited(retry(circuitBreaker(...)))): the rate limit at the door, so a
+    // refused run costs nothing further in; the retry outside the breaker, so every attempt is
+    // counted by it and an open breaker stops the retries.
+    kompoz::AsyncCombinator<int> chain(m_breaker);
+    if (newRetry) {
+        m_retry.reset();
+        if (m_retryAttempts->value() > 1) {
+            kompoz::RetryOptions<int> o;
+            o.maxAttempts = m_retryAttempts->value();
+            o.backoff = 20ms;
+            o.exponential = true;
+            o.jitter = 10ms;
+            o.maxDelay = 200ms;
+            o.retryIf = [](const kompoz::Completion<int> &c) {
+                return c.outcome != kompoz::Outcome::Rejected;
+            };
+            m_retry = kompoz::retry(chain, std::move(o));
+            m_retry->policy()->setObjectName(name());
+        }
+    }
+    if (m_retry)
+        chain = *m_retry;
+    if (newRateLimiter) {
+        m_rateLimiter.reset();
+        if (const int permits = m_rateLimit->value(); permits > 0) {
+            m_rateLimiter = kompoz::RateLimiter::create(permits, 1s, qMax(1, permits / 10),
+                                                        m_rateQueue->value());
+            m_rateLimiter->setObjectName(name());
+        }
+    }
+    if (m_rateLimiter)
+        chain = kompoz::rateLimited(chain, m_rateLimiter);
+    m_measured = kompoz::withMetrics(chain, m_measured.sharedMetrics());
+    m_rateQueue->setEnabled(m_rateLimiter != nullptr);
+    m_view->setRetryPolicy(retryPolicy());
+    m_view->setRateLimiter(m_rateLimiter.get());
+    Q_EMIT pipelineChanged();
+}
+
+kompoz::RetryPolicy *ServicePanel::retryPolicy() const
+{
+    return m_retry ? m_retry->policy() : nullptr;
+}
+
+kompoz::RateLimiter *ServicePanel::rateLimiter() const { return m_rateLimiter.get(); }
+
+ServicePanel::BreakerMode ServicePanel::breakerMode() const
+{
+    return m_breaker.breaker()->options().failureRatio > 0 ? BreakerMode::FailureRatio
+                                                           : BreakerMode::ConsecutiveFailures;
 }
 
 void ServicePanel::syncFromLibrary()
@@ -213,6 +405,19 @@ void ServicePanel::syncFromLibrary()
             box->setValue(value);
         }
     }
+    // The mode, as the breaker has it (a person, a script or the application may change it).
+    const kompoz::CircuitBreaker *b = m_breaker.breaker();
+    const double ratio = b->options().failureRatio;
+    {
+        const QSignalBlocker blockMode(m_mode), blockRatio(m_ratio), blockOff(m_disabled);
+        m_mode->setCurrentIndex(int(breakerMode()));
+        if (ratio > 0)
+            m_ratio->setValue(qRound(ratio * 100));
+        m_disabled->setChecked(b->isDisabled());
+    }
+    m_ratio->setEnabled(ratio > 0);
+    m_threshold->setEnabled(ratio <= 0);
+    m_isolate->setChecked(b->isIsolated()); // clicked() applies a person's click, not this
 }
 
 void ServicePanel::setFailureRate(int percent) { m_failureRate->setValue(percent); }
@@ -237,6 +442,28 @@ void ServicePanel::setBreakerSettings(int failureThreshold, int recoveryMs, int 
 void ServicePanel::setTimeoutMs(int ms) { m_timeoutMs->setValue(ms); }
 
 void ServicePanel::setMaxConcurrent(int maxConcurrent) { m_maxConcurrent->setValue(maxConcurrent); }
+
+void ServicePanel::setRetryAttempts(int attempts) { m_retryAttempts->setValue(attempts); }
+
+void ServicePanel::setRateLimit(int permitsPerSecond, int queueLimit)
+{
+    m_rateQueue->setValue(queueLimit);
+    m_rateLimit->setValue(permitsPerSecond);
+}
+
+void ServicePanel::setBreakerMode(BreakerMode mode, int ratioPercent)
+{
+    m_ratio->setValue(ratioPercent);
+    m_mode->setCurrentIndex(int(mode));
+}
+
+void ServicePanel::setBreakerDisabled(bool disabled) { m_disabled->setChecked(disabled); }
+
+void ServicePanel::setIsolated(bool isolated)
+{
+    if (m_isolate->isChecked() != isolated)
+        m_isolate->click();
+}
 
 void ServicePanel::paintEvent(QPaintEvent *)
 {
