@@ -616,7 +616,7 @@ void tst_AsyncCombinator::longChain()
 void tst_AsyncCombinator::contextLeafRunsInContextThread()
 {
     QThread worker;
-    worker.start();
+    kompoztest::startThread(worker);
     QObject context;
     context.moveToThread(&worker);
     std::atomic<QThread *> ruleThread {nullptr}, pipeThread {nullptr};
@@ -638,8 +638,7 @@ void tst_AsyncCombinator::contextLeafRunsInContextThread()
     QFuture<Result<int>> g = rule.run(-1);
     g.waitForFinished();
     QCOMPARE(g.result().ok, false);
-    worker.quit();
-    worker.wait();
+    QVERIFY(kompoztest::stopThread(worker));
 }
 
 void tst_AsyncCombinator::contextDeletedBeforeRun()
@@ -683,7 +682,7 @@ void tst_AsyncCombinator::callbackPathCompletion()
     Tasks<bool> tasks;
     auto rule = kompoz::asyncRule<int>(tasks.fn());
     QThread worker;
-    worker.start();
+    kompoztest::startThread(worker);
     QObject finisher;
     finisher.moveToThread(&worker);
     std::atomic<QThread *> calledIn {nullptr};
@@ -696,16 +695,14 @@ void tst_AsyncCombinator::callbackPathCompletion()
     });
     QVERIFY(h.isPending());
     // Finish from another thread: the callback still runs in the context's (this) thread.
-    QMetaObject::invokeMethod(
-            &finisher, [&] { tasks.finish(0, true); }, Qt::BlockingQueuedConnection);
+    kompoztest::runIn(&finisher, [&] { tasks.finish(0, true); });
     QTRY_COMPARE(calls.load(), 1);
     QCOMPARE(calledIn.load(), thread());
     QCOMPARE_ENUM(got.outcome, kompoz::Outcome::Success);
     QVERIFY(got.hasResult());
     QCOMPARE(got.result.ok, true);
     QCOMPARE(got.result.ctx, 5);
-    worker.quit();
-    worker.wait();
+    QVERIFY(kompoztest::stopThread(worker));
 
     // Already finished: called at once, in this thread, and the handle is empty.
     calls = 0;

@@ -12,6 +12,9 @@
 #include <QSignalSpy>
 #include <QtTest/QtTest>
 
+#include <thread>
+#include <vector>
+
 using namespace std::chrono_literals;
 using kompoz::CircuitBreaker;
 using kompoz::CircuitBreakerOptions;
@@ -345,18 +348,15 @@ void tst_BreakerOptions::ratioUnderManyThreads()
     int opened = 0;
     connect(guarded.breaker(), &CircuitBreaker::opened, this, [&opened] { ++opened; });
     constexpr int kThreads = 4, kRuns = 500;
-    QList<QThread *> threads;
+    std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
-        threads.append(QThread::create([&guarded] {
+        threads.emplace_back([&guarded] {
             for (int i = 0; i < kRuns; ++i)
                 guarded.run(i * 3); // every run fails: x % 3 == 0
-        }));
-        threads.last()->start();
+        });
     }
-    for (QThread *t : threads) {
-        QVERIFY(t->wait(20000));
-        delete t;
-    }
+    for (std::thread &t : threads)
+        t.join();
     QCOMPARE_ENUM(guarded.state(), CircuitState::Open);
     QTRY_COMPARE(opened, 1);
     const kompoz::CircuitBreakerStats s = guarded.stats();

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <thread>
 
 using namespace std::chrono_literals;
 using kompoz::CircuitBreakerStats;
@@ -582,7 +583,7 @@ void tst_CircuitBreaker::typesInQueuedConnectionAcrossThreads()
     s.pass = false;
     auto cb = kompoz::circuitBreaker(s.rule(), 1, 30s);
     QThread other;
-    other.start();
+    kompoztest::startThread(other);
     Receiver receiver;
     receiver.moveToThread(&other);
     QVERIFY(connect(cb.breaker(), &kompoz::CircuitBreaker::stateChanged, &receiver,
@@ -600,8 +601,7 @@ void tst_CircuitBreaker::typesInQueuedConnectionAcrossThreads()
         QCOMPARE(receiver.deliveredIn, &other);
         QCOMPARE(receiver.stats.last().failureCount, 1);
     }
-    other.quit();
-    other.wait();
+    QVERIFY(kompoztest::stopThread(other));
 }
 
 void tst_CircuitBreaker::countedBeforeFutureFinishes()
@@ -790,21 +790,20 @@ void tst_CircuitBreaker::breakerObjectThreadAffinity()
 {
     // Made in a worker thread: it belongs there, as any QObject.
     std::shared_ptr<kompoz::CircuitBreaker> made;
-    QThread *maker = nullptr;
-    std::unique_ptr<QThread> t(QThread::create([&] {
+    bool madeThere = false;
+    std::thread t([&] {
         made = std::make_shared<kompoz::CircuitBreaker>(1, 30s, 1);
-        maker = QThread::currentThread();
+        madeThere = made->thread() == QThread::currentThread();
         made->moveToThread(QCoreApplication::instance()->thread()); // may be moved
-    }));
-    t->start();
-    QVERIFY(t->wait(QDeadlineTimer(10000)));
-    QVERIFY(maker != nullptr);
+    });
+    t.join();
+    QVERIFY(madeThere);
     QCOMPARE(made->thread(), thread());
 
     // Moved to a thread with an event loop: its count properties are announced there, and its
     // transitions still reach a receiver here.
     QThread other;
-    other.start();
+    kompoztest::startThread(other);
     Switch s;
     s.pass = false;
     auto cb = kompoz::circuitBreaker(s.rule(), made);
@@ -820,10 +819,8 @@ void tst_CircuitBreaker::breakerObjectThreadAffinity()
     QTRY_COMPARE(opened.load(), 1);
     QTRY_COMPARE(countThread.load(), &other);
     made->disconnect(); // the direct lambda captures locals of this function
-    QMetaObject::invokeMethod(
-            made.get(), [&] { made->moveToThread(thread()); }, Qt::BlockingQueuedConnection);
-    other.quit();
-    other.wait();
+    kompoztest::runIn(made.get(), [&] { made->moveToThread(thread()); });
+    QVERIFY(kompoztest::stopThread(other));
 }
 
 QTEST_GUILESS_MAIN(tst_CircuitBreaker)

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -83,7 +84,7 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
         auto promise = std::make_shared<QPromise<bool>>();
         promise->start();
         QFuture<bool> f = promise->future();
-        finishers.start([promise, &inFlight] {
+        kompoztest::startIn(finishers, [promise, &inFlight] {
             QThread::yieldCurrentThread();
             --inFlight; // before the result: the slot is still held until the run ends
             promise->addResult(true);
@@ -93,9 +94,9 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
     });
     auto lim = kompoz::limited(rule, limit);
     std::atomic<int> okCount {0};
-    std::vector<std::unique_ptr<QThread>> threads;
+    std::vector<std::thread> threads;
     for (int t = 0; t < Threads; ++t) {
-        threads.emplace_back(QThread::create([&] {
+        threads.emplace_back([&] {
             QList<QFuture<Result<int>>> mine;
             for (int i = 0; i < RunsPerThread; ++i)
                 mine.append(lim.run(i));
@@ -104,12 +105,11 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
                 if (f.resultCount() == 1 && f.result().ok)
                     ++okCount;
             }
-        }));
-        threads.back()->start();
+        });
     }
-    for (auto &t : threads)
-        QVERIFY(t->wait(QDeadlineTimer(60000)));
-    finishers.waitForDone();
+    for (std::thread &t : threads)
+        t.join();
+    QVERIFY(kompoztest::waitForDone(finishers));
     QCOMPARE(okCount.load(), Threads * RunsPerThread);
     QCOMPARE(ran.load(), Threads * RunsPerThread);
     QVERIFY2(peak.load() <= limit, qPrintable(QString::number(peak.load())));
@@ -172,12 +172,11 @@ void tst_Limiter::namedPoolsSharedAcrossThreads()
     const QString name = QStringLiteral("tst_limiter-threads");
     auto here = kompoz::limited(rule, 3, name);
     std::atomic<kompoz::ConcurrencyPool *> there {nullptr};
-    std::unique_ptr<QThread> t(QThread::create([&] {
+    std::thread t([&] {
         auto other = kompoz::limited(rule, 3, name);
         there = other.pool();
-    }));
-    t->start();
-    QVERIFY(t->wait(QDeadlineTimer(10000)));
+    });
+    t.join();
     QCOMPARE(there.load(), here.pool());
     // A named pool announces its counts in the application's thread.
     QCOMPARE(here.pool()->thread(), QCoreApplication::instance()->thread());

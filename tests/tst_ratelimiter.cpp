@@ -12,6 +12,8 @@
 #include <QtTest/QtTest>
 
 #include <atomic>
+#include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using kompoz::Completion;
@@ -238,9 +240,9 @@ void tst_RateLimiter::manyThreads()
     auto api = kompoz::rateLimited(rule, 2000, 1s, 50, 40);
     constexpr int kThreads = 4, kRuns = 300;
     std::atomic<int> ended {0}, canceled {0}, rejected {0};
-    QList<QThread *> threads;
+    std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
-        threads.append(QThread::create([&, t] {
+        threads.emplace_back([&, t] {
             QList<kompoz::RunHandle> handles;
             for (int i = 0; i < kRuns; ++i) {
                 handles.append(api.run(i, [&](const Completion<int> &c) {
@@ -251,13 +253,10 @@ void tst_RateLimiter::manyThreads()
                 if (i % 7 == t)
                     handles.last().cancel();
             }
-        }));
-        threads.last()->start();
+        });
     }
-    for (QThread *t : threads) {
-        QVERIFY(t->wait(20000));
-        delete t;
-    }
+    for (std::thread &t : threads)
+        t.join();
     QVERIFY(kompoztest::waitUntil([&] { return ended.load() == kThreads * kRuns; }, 20000));
     QCOMPARE(api.limiter()->queued(), 0);
     QCOMPARE(started.load(), api.limiter()->admittedCount());

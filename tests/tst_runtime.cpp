@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -29,7 +30,7 @@ QFuture<bool> finishedElsewhere(QThreadPool *pool, bool verdict)
     auto promise = std::make_shared<QPromise<bool>>();
     promise->start();
     QFuture<bool> f = promise->future();
-    pool->start([promise, verdict] {
+    kompoztest::startIn(*pool, [promise, verdict] {
         QThread::yieldCurrentThread();
         promise->addResult(verdict);
         promise->finish();
@@ -89,7 +90,7 @@ void tst_Runtime::runFromThreadPoolWorkers()
     constexpr int Jobs = 8, RunsPerJob = 30;
     std::atomic<int> ok {0}, notOk {0}, noResult {0};
     for (int j = 0; j < Jobs; ++j) {
-        workers.start([&, j] {
+        kompoztest::startIn(workers, [&, j] {
             QList<QFuture<Result<int>>> fs;
             for (int i = 0; i < RunsPerJob; ++i)
                 fs.append(guarded.run(j * RunsPerJob + i));
@@ -104,8 +105,8 @@ void tst_Runtime::runFromThreadPoolWorkers()
             }
         });
     }
-    QVERIFY(workers.waitForDone(60000));
-    finishers.waitForDone();
+    QVERIFY(kompoztest::waitForDone(workers, 60000));
+    QVERIFY(kompoztest::waitForDone(finishers));
     // x % 10 == 9 never finishes: the timeout ends those runs with {false, ctx}. (At most 24
     // of them, all in flight at once within the limit of 32: one 2 s wait in all.)
     const int total = Jobs * RunsPerJob;
@@ -127,7 +128,7 @@ void tst_Runtime::waitForFinishedOnMainThread()
     QFuture<Result<int>> f = chain.run(1);
     f.waitForFinished(); // the main thread blocks; nothing here needs its event loop
     QCOMPARE(f.result().ok, true);
-    finishers.waitForDone();
+    QVERIFY(kompoztest::waitForDone(finishers));
 }
 
 void tst_Runtime::cancelReturnedFuture_data()
@@ -172,15 +173,14 @@ void tst_Runtime::cancelFromWorkerWithoutEventLoop()
     Tasks<bool> tasks;
     auto c = kompoz::withTimeout(kompoz::asyncRule<int>(tasks.fn()), 30s);
     std::atomic<bool> finished {false}, canceled {false};
-    std::unique_ptr<QThread> t(QThread::create([&] {
+    std::thread t([&] {
         QFuture<Result<int>> f = c.run(1);
         f.cancel();
         f.waitForFinished();
         finished = f.isFinished();
         canceled = f.isCanceled() && f.resultCount() == 0;
-    }));
-    t->start();
-    QVERIFY(t->wait(QDeadlineTimer(20000)));
+    });
+    t.join();
     QVERIFY(finished.load());
     QVERIFY(canceled.load());
     QVERIFY(tasks.isCanceled(0));
@@ -226,13 +226,13 @@ void tst_Runtime::signalsReachMainThreadReceiver()
     });
     QThreadPool workers;
     for (int j = 0; j < 4; ++j) {
-        workers.start([&] {
+        kompoztest::startIn(workers, [&] {
             for (int i = 0; i < 5; ++i)
                 cb.run(i).waitForFinished();
         });
     }
     QFuture<Result<int>> late = timed.run(1);
-    QVERIFY(workers.waitForDone(20000));
+    QVERIFY(kompoztest::waitForDone(workers, 20000));
     QTRY_COMPARE(states.load(), 1);
     QCOMPARE_ENUM(cb.state(), CircuitState::Open);
     QTRY_COMPARE(rejected.load(), cb.stats().rejectedCount);
@@ -248,16 +248,15 @@ void tst_Runtime::countsConsistentUnderConcurrency()
     auto cb = kompoz::circuitBreaker(verdict, 1000000, 30s);
     auto timed = kompoz::withTimeout(cb, 30s);
     constexpr int Threads = 8, Runs = 250;
-    std::vector<std::unique_ptr<QThread>> threads;
+    std::vector<std::thread> threads;
     for (int t = 0; t < Threads; ++t) {
-        threads.emplace_back(QThread::create([&, t] {
+        threads.emplace_back([&, t] {
             for (int i = 0; i < Runs; ++i)
                 timed.run(t * Runs + i).waitForFinished();
-        }));
-        threads.back()->start();
+        });
     }
-    for (auto &t : threads)
-        QVERIFY(t->wait(QDeadlineTimer(60000)));
+    for (std::thread &t : threads)
+        t.join();
     QCOMPARE(cb.stats().successCount, Threads * Runs / 2);
     QCOMPARE(cb.stats().rejectedCount, 0);
     QCOMPARE(timed.policy()->timedOutCount(), 0);

@@ -630,13 +630,12 @@ private:
         posted->sink = sink;
         posted->scope = scope;
         posted->ctx.emplace(std::move(ctx));
-        QMetaObject::invokeMethod(
-                context,
-                [posted] {
-                    posted->ran = true;
-                    posted->node->invoke(std::move(*posted->ctx), posted->sink, posted->scope);
-                },
-                Qt::QueuedConnection);
+        QMetaObject::invokeMethod(context, queuedCall([posted] {
+                                      posted->ran = true;
+                                      posted->node->invoke(std::move(*posted->ctx), posted->sink,
+                                                           posted->scope);
+                                  }),
+                                  Qt::QueuedConnection);
     }
 
     QPointer<QObject> m_context;
@@ -963,10 +962,11 @@ private:
             call(m_fn, std::move(c));
             return;
         }
-        QMetaObject::invokeMethod(
-                context,
-                [fn = std::move(m_fn), c = std::move(c)]() mutable { call(fn, std::move(c)); },
-                Qt::QueuedConnection);
+        QMetaObject::invokeMethod(context,
+                                  queuedCall([fn = std::move(m_fn), c = std::move(c)]() mutable {
+                                      call(fn, std::move(c));
+                                  }),
+                                  Qt::QueuedConnection);
     }
 
     static void call(Fn &fn, Completion<T> &&c)

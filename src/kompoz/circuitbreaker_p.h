@@ -122,8 +122,8 @@ public:
     {
         Locker lock(m_mutex);
         if (CircuitBreaker *b = m_breaker) {
-            QMetaObject::invokeMethod(
-                    b, [b] { b->checkAutoHalfOpen(); }, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(b, queuedCall([b] { b->checkAutoHalfOpen(); }),
+                                      Qt::QueuedConnection);
         }
     }
     void detachBreaker()

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "liveobject.h"
 
+#include <kompoz/runtime.h>
+
 #include <QMetaMethod>
 #include <QThread>
 
@@ -27,13 +29,11 @@ void LiveObject::disconnectNotify(const QMetaMethod &signal)
 
 void LiveObject::postFlush()
 {
-    QMetaObject::invokeMethod(
-            this,
-            [this] {
-                m_flushPending.store(false, std::memory_order_release);
-                flushCounts();
-            },
-            Qt::QueuedConnection);
+    QMetaObject::invokeMethod(this, detail::queuedCall([this] {
+                                  m_flushPending.store(false, std::memory_order_release);
+                                  flushCounts();
+                              }),
+                              Qt::QueuedConnection);
 }
 
 namespace detail {

@@ -270,19 +270,17 @@ void TimerService::Private::requestWakeLocked(qint64 atMs)
         return; // the thread is starting; its first pass schedules the timer
     // Only when the earliest deadline moves earlier: with timeouts of one duration the
     // deadlines grow monotonically and this post happens once per burst, not once per run.
-    QMetaObject::invokeMethod(
-            context,
-            [this] {
-                qint64 at;
-                {
-                    Locker lock(mutex);
-                    at = scheduledAt;
-                }
-                if (at != NotScheduled && timer)
-                    timer->start(
-                            int(qBound<qint64>(0, at - steadyNowMs(), qint64(24) * 3600 * 1000)));
-            },
-            Qt::QueuedConnection);
+    QMetaObject::invokeMethod(context, queuedCall([this] {
+                                  qint64 at;
+                                  {
+                                      Locker lock(mutex);
+                                      at = scheduledAt;
+                                  }
+                                  if (at != NotScheduled && timer)
+                                      timer->start(int(qBound<qint64>(0, at - steadyNowMs(),
+                                                                      qint64(24) * 3600 * 1000)));
+                              }),
+                              Qt::QueuedConnection);
 }
 
 void TimerService::Private::unlinkWatchedLocked(WatchedRun *w)

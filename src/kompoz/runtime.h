@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #if defined(__SANITIZE_THREAD__)
@@ -46,6 +47,49 @@ using Mutex = std::mutex;
 #else
 using Mutex = QBasicMutex;
 #endif
+
+//! A function handed to another thread's event loop (QMetaObject::invokeMethod with a queued or
+//! blocking-queued connection). QtCore hands the slot object over under its own locks, which
+//! ThreadSanitizer cannot see, so without these edges everything the posting thread wrote before
+//! the post looks unordered with the call in the receiving thread, and the call with the slot
+//! object's destruction (Qt may drop the last reference in either thread). The copy Qt keeps is
+//! move-constructed inside invokeMethod, after Qt allocated its slot object: it releases there.
+//! The call and the destructor acquire first, and the call releases when it returns. Without
+//! TSan the macros are empty and this is just the function.
+template<typename Fn>
+class QueuedCall
+{
+public:
+    explicit QueuedCall(Fn fn) : m_fn(std::move(fn)) { }
+    QueuedCall(QueuedCall &&o) noexcept(std::is_nothrow_move_constructible_v<Fn>)
+        : m_fn(std::move(o.m_fn))
+    {
+        KOMPOZ_TSAN_RELEASE(this);
+    }
+    QueuedCall(const QueuedCall &) = delete;
+    QueuedCall &operator=(const QueuedCall &) = delete;
+    QueuedCall &operator=(QueuedCall &&) = delete;
+    ~QueuedCall() { KOMPOZ_TSAN_ACQUIRE(this); } // before m_fn's own destructor runs
+    void operator()()
+    {
+        KOMPOZ_TSAN_ACQUIRE(this);
+        struct Done
+        {
+            QueuedCall *self;
+            ~Done() { KOMPOZ_TSAN_RELEASE(self); }
+        } done {this};
+        m_fn();
+    }
+
+private:
+    Fn m_fn;
+};
+
+template<typename Fn>
+QueuedCall<std::decay_t<Fn>> queuedCall(Fn &&fn)
+{
+    return QueuedCall<std::decay_t<Fn>>(std::forward<Fn>(fn));
+}
 
 //! QMutexLocker for detail::Mutex.
 class Locker

@@ -6,13 +6,17 @@
 //! an instance counter for leak checks, and waiting for a future without blocking the event
 //! loop.
 
+#include <kompoz/runtime.h>
+
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QFuture>
 #include <QList>
 #include <QMutex>
 #include <QPromise>
+#include <QRunnable>
 #include <QThread>
+#include <QThreadPool>
 #include <QtTest/QTest>
 
 #include <atomic>
@@ -24,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -130,6 +135,93 @@ bool waitUntil(Pred pred, int timeoutMs = 10000)
         QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
         QThread::msleep(1);
     }
+    return true;
+}
+
+// ---- Threads whose hand-overs ThreadSanitizer sees ------------------------------------------
+// QtCore is not built with TSan: QThread::start() and wait(), QThreadPool's queue and
+// waitForDone(), and a blocking queued call all synchronize through QtCore's own futex, which
+// TSan cannot see, so what one thread wrote looks unordered with the other thread's later reads.
+// These helpers add the happens-before edges those calls already give (KOMPOZ_TSAN_RELEASE and
+// KOMPOZ_TSAN_ACQUIRE, empty without TSan). A thread that needs no event loop is a std::thread:
+// TSan sees its join.
+
+//! Starts `t`'s event loop and returns once the thread runs: its event dispatcher exists, so
+//! objects can be moved to it and calls posted to it. End it with stopThread().
+inline void startThread(QThread &t)
+{
+    // finished is emitted in `t`, after its event loop returned: the edge stopThread() takes.
+    QObject::connect(
+            &t, &QThread::finished, &t, [&t] { KOMPOZ_TSAN_RELEASE(&t); }, Qt::DirectConnection);
+    std::atomic<bool> running {false};
+    const QMetaObject::Connection started = QObject::connect(
+            &t, &QThread::started, &t,
+            [&running] { running.store(true, std::memory_order_release); }, Qt::DirectConnection);
+    t.start();
+    while (!running.load(std::memory_order_acquire))
+        std::this_thread::yield();
+    QObject::disconnect(started);
+}
+
+//! Ends the event loop of a thread started with startThread() and waits for it: what the thread
+//! did is ordered before the return. False on timeout.
+inline bool stopThread(QThread &t, int timeoutMs = 10000)
+{
+    t.quit();
+    if (!t.wait(QDeadlineTimer(timeoutMs)))
+        return false;
+    KOMPOZ_TSAN_ACQUIRE(&t);
+    return true;
+}
+
+//! Runs `fn` in `context`'s thread and waits until it returned (a blocking queued call).
+template<typename Fn>
+void runIn(QObject *context, Fn fn)
+{
+    [[maybe_unused]] int done = 0; // its address: the edge back to this thread
+    QMetaObject::invokeMethod(context, kompoz::detail::queuedCall([&] {
+                                  fn();
+                                  KOMPOZ_TSAN_RELEASE(&done);
+                              }),
+                              Qt::BlockingQueuedConnection);
+    KOMPOZ_TSAN_ACQUIRE(&done);
+}
+
+//! QThreadPool::start(fn). The job is ours, not QRunnable::create()'s, so that TSan sees it
+//! handed to the pool's thread. Wait for it with waitForDone() below.
+template<typename Fn>
+void startIn(QThreadPool &pool, Fn fn)
+{
+    class Job final : public QRunnable
+    {
+    public:
+        Job(Fn f, QThreadPool *pool) : m_fn(std::move(f)), m_pool(pool)
+        {
+            KOMPOZ_TSAN_RELEASE(this);
+        }
+        ~Job() override { KOMPOZ_TSAN_ACQUIRE(this); }
+        void run() override
+        {
+            KOMPOZ_TSAN_ACQUIRE(this);
+            (*m_fn)();
+            m_fn.reset(); // what it holds is released before waitForDone() returns, too
+            KOMPOZ_TSAN_RELEASE(m_pool);
+        }
+
+    private:
+        std::optional<Fn> m_fn;
+        QThreadPool *m_pool;
+    };
+    pool.start(new Job(std::move(fn), &pool));
+}
+
+//! QThreadPool::waitForDone() for jobs started with startIn(): what they did is ordered before
+//! the return. False on timeout.
+inline bool waitForDone(QThreadPool &pool, int timeoutMs = -1)
+{
+    if (!pool.waitForDone(timeoutMs))
+        return false;
+    KOMPOZ_TSAN_ACQUIRE(&pool);
     return true;
 }
 
