@@ -10,6 +10,7 @@ packages=(
     libbenchmark-dev                                   # kompoz-bench
     xvfb xauth fonts-dejavu-core                       # the dashboard without a display; text in screenshots
     clang libclang-rt-14-dev                           # the libFuzzer harness (fuzz/)
+    qcoro-qt6-dev                                      # tst_coroutines: co_await run(ctx) (optional for users)
 )
 missing=()
 for p in "${packages[@]}"; do
