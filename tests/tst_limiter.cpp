@@ -8,7 +8,6 @@
 
 #include <QSignalSpy>
 #include <QThread>
-#include <QThreadPool>
 #include <QtTest/QtTest>
 
 #include <atomic>
@@ -69,10 +68,9 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
         while (now > p && !peak.compare_exchange_weak(p, now)) { }
         ++ran;
     };
-    // Synchronous: the work happens inside the call. Asynchronous: a QThreadPool job finishes
-    // the promise later, in another thread.
-    QThreadPool finishers;
-    finishers.setMaxThreadCount(4);
+    // Synchronous: the work happens inside the call. Asynchronous: a job in one of four other
+    // threads finishes the promise later.
+    kompoztest::JobThreads finishers(4);
     auto rule = kompoz::asyncRule<int>([&](int) -> QFuture<bool> {
         enter();
         if (!async) {
@@ -84,7 +82,7 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
         auto promise = std::make_shared<QPromise<bool>>();
         promise->start();
         QFuture<bool> f = promise->future();
-        kompoztest::startIn(finishers, [promise, &inFlight] {
+        finishers.post([promise, &inFlight] {
             QThread::yieldCurrentThread();
             --inFlight; // before the result: the slot is still held until the run ends
             promise->addResult(true);
@@ -109,7 +107,7 @@ void tst_Limiter::neverExceedsLimitUnderThreads()
     }
     for (std::thread &t : threads)
         t.join();
-    QVERIFY(kompoztest::waitForDone(finishers));
+    finishers.join();
     QCOMPARE(okCount.load(), Threads * RunsPerThread);
     QCOMPARE(ran.load(), Threads * RunsPerThread);
     QVERIFY2(peak.load() <= limit, qPrintable(QString::number(peak.load())));

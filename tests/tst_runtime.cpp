@@ -7,7 +7,6 @@
 #include "kompoztest.h"
 
 #include <QThread>
-#include <QThreadPool>
 #include <QtTest/QtTest>
 
 #include <atomic>
@@ -24,13 +23,13 @@ using kompoztest::Tasks;
 Q_DECLARE_METATYPE(AsyncCombinator<int>)
 
 namespace {
-//! A QPromise finished later by a QThreadPool job: work that ends in another thread.
-QFuture<bool> finishedElsewhere(QThreadPool *pool, bool verdict)
+//! A QPromise finished later by a job in another thread: work that ends in another thread.
+QFuture<bool> finishedElsewhere(kompoztest::JobThreads *finishers, bool verdict)
 {
     auto promise = std::make_shared<QPromise<bool>>();
     promise->start();
     QFuture<bool> f = promise->future();
-    kompoztest::startIn(*pool, [promise, verdict] {
+    finishers->post([promise, verdict] {
         QThread::yieldCurrentThread();
         promise->addResult(verdict);
         promise->finish();
@@ -47,7 +46,7 @@ private Q_SLOTS:
     void init() { m_watchdog.arm(); }
     void cleanup() { m_watchdog.disarm(); }
 
-    void runFromThreadPoolWorkers();
+    void runFromWorkerThreadsWithoutEventLoop();
     void waitForFinishedOnMainThread();
     void cancelReturnedFuture_data();
     void cancelReturnedFuture();
@@ -61,10 +60,9 @@ private:
     kompoztest::Watchdog m_watchdog;
 };
 
-void tst_Runtime::runFromThreadPoolWorkers()
+void tst_Runtime::runFromWorkerThreadsWithoutEventLoop()
 {
-    QThreadPool finishers;
-    finishers.setMaxThreadCount(2);
+    kompoztest::JobThreads finishers(2);
     Tasks<bool> never;
     auto work = kompoz::asyncRule<int>([&](int x) -> QFuture<bool> {
         switch (x % 10) {
@@ -85,12 +83,11 @@ void tst_Runtime::runFromThreadPoolWorkers()
     });
     auto guarded = kompoz::circuitBreaker(kompoz::limited(kompoz::withTimeout(work, 2s), 32),
                                           1000000, 30s);
-    QThreadPool workers;
-    workers.setMaxThreadCount(8);
     constexpr int Jobs = 8, RunsPerJob = 30;
+    kompoztest::JobThreads workers(Jobs); // one job each, as in a pool of eight
     std::atomic<int> ok {0}, notOk {0}, noResult {0};
     for (int j = 0; j < Jobs; ++j) {
-        kompoztest::startIn(workers, [&, j] {
+        workers.post([&, j] {
             QList<QFuture<Result<int>>> fs;
             for (int i = 0; i < RunsPerJob; ++i)
                 fs.append(guarded.run(j * RunsPerJob + i));
@@ -105,8 +102,8 @@ void tst_Runtime::runFromThreadPoolWorkers()
             }
         });
     }
-    QVERIFY(kompoztest::waitForDone(workers, 60000));
-    QVERIFY(kompoztest::waitForDone(finishers));
+    workers.join();
+    finishers.join();
     // x % 10 == 9 never finishes: the timeout ends those runs with {false, ctx}. (At most 24
     // of them, all in flight at once within the limit of 32: one 2 s wait in all.)
     const int total = Jobs * RunsPerJob;
@@ -122,13 +119,13 @@ void tst_Runtime::runFromThreadPoolWorkers()
 
 void tst_Runtime::waitForFinishedOnMainThread()
 {
-    QThreadPool finishers;
+    kompoztest::JobThreads finishers(2);
     auto rule = kompoz::asyncRule<int>([&](int) { return finishedElsewhere(&finishers, true); });
     auto chain = kompoz::circuitBreaker(kompoz::limited(rule & rule, 1)) >> rule;
     QFuture<Result<int>> f = chain.run(1);
     f.waitForFinished(); // the main thread blocks; nothing here needs its event loop
     QCOMPARE(f.result().ok, true);
-    QVERIFY(kompoztest::waitForDone(finishers));
+    finishers.join();
 }
 
 void tst_Runtime::cancelReturnedFuture_data()
@@ -224,15 +221,15 @@ void tst_Runtime::signalsReachMainThreadReceiver()
         check(); // emitted by the timer thread, delivered here
         ++timedOut;
     });
-    QThreadPool workers;
+    kompoztest::JobThreads workers(4);
     for (int j = 0; j < 4; ++j) {
-        kompoztest::startIn(workers, [&] {
+        workers.post([&] {
             for (int i = 0; i < 5; ++i)
                 cb.run(i).waitForFinished();
         });
     }
     QFuture<Result<int>> late = timed.run(1);
-    QVERIFY(kompoztest::waitForDone(workers, 20000));
+    workers.join();
     QTRY_COMPARE(states.load(), 1);
     QCOMPARE_ENUM(cb.state(), CircuitState::Open);
     QTRY_COMPARE(rejected.load(), cb.stats().rejectedCount);
