@@ -490,6 +490,9 @@ void tst_AsyncCombinator::parallelAcceptsAnyHandle()
     kompoz::AsyncCircuitBreaker<int> cb = kompoz::circuitBreaker(rule);
     QCOMPARE(resultOf(kompoz::parallelAnd<int>({timed, lim, cb, rule}).run(1)).ok, true);
     QCOMPARE(resultOf(kompoz::parallelOr<int>({timed, lim, cb}).run(1)).ok, true);
+    // T deduced from a braced list of mixed handles, as the contract writes it.
+    QCOMPARE(resultOf(kompoz::parallelAnd({timed, lim, cb}).run(1)).ok, true);
+    QCOMPARE(resultOf(kompoz::parallelOr({timed, lim, cb}, false).run(1)).ok, true);
 }
 
 void tst_AsyncCombinator::parallelEmptyListThrows()

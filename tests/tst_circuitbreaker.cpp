@@ -435,11 +435,11 @@ void tst_CircuitBreaker::onStateChangeOncePerTransition()
     kompoz::ManualClock clock(kStart);
     Switch s;
     s.pass = false;
-    auto cb = kompoz::circuitBreaker(
-            s.rule(), 2, 1s, 1,
-            [&](CircuitState from, CircuitState to, const CircuitBreakerStats &st) {
-                calls.append({from, to, st});
-            });
+    const kompoz::StateChangeCallback record = [&](CircuitState from, CircuitState to,
+                                                   const CircuitBreakerStats &st) {
+        calls.append({from, to, st});
+    };
+    auto cb = kompoz::circuitBreaker(s.rule(), 2, 1s, 1, record);
     cb.breaker()->setClock(&clock);
     runNow(cb);
     QCOMPARE(calls.size(), 0);
