@@ -1,16 +1,8 @@
 # SPDX-License-Identifier: MIT
 # cmake -DSOURCE_DIR=... -DWORK_DIR=... [-DGENERATOR=...] -P run.cmake
-file(REMOVE_RECURSE "${WORK_DIR}")
+set(TEST_NAME install)
+include(${CMAKE_CURRENT_LIST_DIR}/../buildtest.cmake)
 set(prefix "${WORK_DIR}/prefix")
-if(NOT GENERATOR)
-    set(GENERATOR "Unix Makefiles")
-endif()
-function(step)
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "install test: failed (${rc}): ${ARGN}")
-    endif()
-endfunction()
 step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/lib" -G "${GENERATOR}"
      -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=${prefix}
      -DKOMPOZ_BUILD_TESTS=OFF -DKOMPOZ_BUILD_DEMO=OFF -DKOMPOZ_BUILD_BENCHMARKS=OFF)
