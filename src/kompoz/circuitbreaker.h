@@ -414,8 +414,7 @@ circuitBreaker(AsyncCombinator<T> inner, int failureThreshold = 5,
     if (recoveryTimeout.count() < 0)
         detail::throwInvalid("circuitBreaker", "recoveryTimeout", "must not be negative");
     auto breaker = detail::makeShared<CircuitBreaker>(
-            failureThreshold, detail::saturatingNanoseconds(recoveryTimeout),
-            halfOpenMaxCalls);
+            failureThreshold, detail::saturatingNanoseconds(recoveryTimeout), halfOpenMaxCalls);
     if (onStateChange)
         breaker->setStateChangeCallback(std::move(onStateChange));
     return AsyncCircuitBreaker<T>(std::move(inner), std::move(breaker));
